@@ -1,0 +1,1 @@
+"""The minds: message channels, networks, the PPO loss and the two trainers."""

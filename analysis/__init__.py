@@ -1,0 +1,1 @@
+"""The microscope: pure functions over arrays of messages, meanings and activations."""

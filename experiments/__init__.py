@@ -1,0 +1,1 @@
+"""The runs: one CLI module per study (``python -m experiments.<name>``)."""
