@@ -1,0 +1,607 @@
+"""The batched core every env is written on, and its PettingZoo and Gymnasium faces.
+
+An environment is written **once**, as a subclass of :class:`BatchedEnv` whose whole
+state is torch tensors of shape ``[num_envs, ...]`` on one device. The subclass
+supplies four pure-tensor hooks and a frozen config dataclass; this module supplies
+everything else, in one place:
+
+* seeded reset (all randomness comes from one ``torch.Generator`` on the env's device),
+* validation of actions at the boundary (agent names, dtype, shape, range, NaN), with
+  the state unchanged when an action is rejected,
+* the time limit and **auto-reset** (done envs are reset inside ``step``; the last
+  observation of the finished episode is kept in ``infos[agent]["final_obs"]``),
+* per-agent Gymnasium spaces (the spaces of *one* env; batched tensors add a leading
+  ``num_envs`` axis).
+
+Subclass hooks (all operate on the whole batch, no Python loop over envs or agents):
+
+``_setup()``
+    Load data and allocate the state tensors (``self.config`` and ``self.device`` are
+    set; called once from ``__init__``).
+``_build_spaces()``
+    Return ``(observation_spaces, action_spaces)``, dicts keyed by agent.
+``_reset_where(mask)``
+    Resample the state of the envs where the bool tensor ``mask`` [N] is true.
+``_step(actions)``
+    Advance every env; return ``(rewards, terminated, infos)`` where ``rewards`` maps
+    agent -> float tensor [N], ``terminated`` is a bool tensor [N] and ``infos`` maps
+    agent -> dict of tensors [N, ...].
+``_observe()``
+    Return the observations, agent -> float tensor [N, *obs_shape].
+
+Optional: ``_active()`` (which agents' actions count in the next step; default all),
+``_infos()`` (per-agent info tensors added after reset and every step),
+``render_text(index)`` and ``render_rgb(index)``.
+
+Faces
+-----
+:class:`ParallelFace` is the PettingZoo ``ParallelEnv`` view of a core with
+``num_envs=1`` (numpy in, numpy out); PettingZoo's own ``parallel_to_aec`` gives the AEC
+form. :class:`GymFace` is the Gymnasium ``Env`` view of a single-agent core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.utils import EzPickle
+from pettingzoo import ParallelEnv
+
+__all__ = ["BatchedEnv", "GymFace", "ParallelFace", "TaskSpec", "to_numpy"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the generalization-difficulty measure needs to know about a task.
+
+    Read by :func:`analysis.difficulty.task_difficulty`.
+    """
+
+    obs_dim: int
+    """Observation size of the acting agent, per step (flattened)."""
+    act_dim: int
+    """Action dimension (1 for a single discrete choice)."""
+    history: int = 1
+    """How many consecutive observations the optimal policy needs (1 = an MDP)."""
+    delta: float = 1e-3
+    """Resolution: the smallest input difference the policy must resolve."""
+    eps: float = 1e-3
+    """Default target error."""
+    n_actions: int | None = None
+    """Discrete choices of the acting agent; ``None`` for continuous actions."""
+    description: str = ""
+    """One line on what the numbers describe."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Base of every env's config. Subclasses add fields and validate them."""
+
+    max_steps: int | None = None
+    """Truncate an episode after this many steps (``None``: the env's own default)."""
+
+
+def to_numpy(x: torch.Tensor) -> np.ndarray:
+    """Copy a tensor to a numpy array on the host."""
+    return x.detach().cpu().numpy()
+
+
+def _space_dtype(space: spaces.Space) -> torch.dtype:
+    if isinstance(space, spaces.Discrete | spaces.MultiDiscrete):
+        return torch.int64
+    if isinstance(space, spaces.Box):
+        return torch.float32
+    raise TypeError(f"unsupported space {space!r}")
+
+
+class BatchedEnv:
+    """Base class of the batched environment cores.
+
+    Parameters
+    ----------
+    num_envs : int
+        Number of environments stepped together as one tensor batch.
+    device : str or torch.device
+        Where the state lives (``"cpu"``, ``"cuda"``, ...).
+    seed : int, optional
+        Seed of the env's generator. ``reset(seed=...)`` re-seeds it.
+    autoreset : bool
+        Reset finished envs inside ``step`` (the default; the PettingZoo face turns it
+        off so an episode ends as PettingZoo expects).
+    **config
+        The env's options: fields of its ``Config`` dataclass. An unknown key raises
+        ``TypeError`` naming it and the allowed keys.
+    """
+
+    name: ClassVar[str] = "batched_env"
+    Config: ClassVar[type[EnvConfig]] = EnvConfig
+    possible_agents: ClassVar[tuple[str, ...]] = ()
+    default_max_steps: ClassVar[int] = 1
+    render_modes: ClassVar[tuple[str, ...]] = ("ansi",)
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        device: str | torch.device = "cpu",
+        seed: int | None = None,
+        autoreset: bool = True,
+        **config: Any,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer):
+            raise TypeError(f"{self.name}: num_envs must be an int, got {num_envs!r}")
+        if num_envs < 1:
+            raise ValueError(f"{self.name}: num_envs must be >= 1, got {num_envs}")
+        self.config = self.make_config(**config)
+        self.num_envs = int(num_envs)
+        self.device = torch.device(device)
+        self.autoreset = bool(autoreset)
+        self.max_steps = (
+            self.config.max_steps
+            if self.config.max_steps is not None
+            else self.default_max_steps
+        )
+        self.generator = torch.Generator(device=self.device)
+        self._seed(seed)
+        self._setup()
+        self._observation_spaces, self._action_spaces = self._build_spaces()
+        self._action_dtypes = {
+            a: _space_dtype(s) for a, s in self._action_spaces.items()
+        }
+        self.elapsed = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        self._ready = False
+
+    # ------------------------------------------------------------------ config
+    @classmethod
+    def make_config(cls, **config: Any) -> EnvConfig:
+        """Build and validate the env's frozen config from keyword options."""
+        allowed = [f.name for f in dataclasses.fields(cls.Config)]
+        unknown = sorted(set(config) - set(allowed))
+        if unknown:
+            raise TypeError(
+                f"{cls.name}: unknown config key {unknown[0]!r}; "
+                f"expected one of {allowed}"
+            )
+        cfg = cls.Config(**config)
+        if cfg.max_steps is not None and (
+            not isinstance(cfg.max_steps, int) or cfg.max_steps < 1
+        ):
+            raise ValueError(
+                f"{cls.name}: max_steps must be a positive int or None, "
+                f"got {cfg.max_steps!r}"
+            )
+        return cfg
+
+    # ------------------------------------------------------------------ spaces
+    @property
+    def agents(self) -> list[str]:
+        """All agents (a batched core never removes agents)."""
+        return list(self.possible_agents)
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        """Observation space of ``agent`` in one env (the same object every call)."""
+        self._check_agent(agent)
+        return self._observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        """Action space of ``agent`` in one env (the same object every call)."""
+        self._check_agent(agent)
+        return self._action_spaces[agent]
+
+    def _check_agent(self, agent: str) -> None:
+        if agent not in self.possible_agents:
+            raise ValueError(
+                f"{self.name}: unknown agent {agent!r}; "
+                f"expected one of {list(self.possible_agents)}"
+            )
+
+    # ------------------------------------------------------------------ api
+    def _seed(self, seed: int | None) -> None:
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
+            seed &= (1 << 63) - 1
+        elif isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+            raise TypeError(f"{self.name}: seed must be an int or None, got {seed!r}")
+        self.generator.manual_seed(int(seed))
+
+    def reset(
+        self, *, seed: int | None = None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+        """Reset every env. Returns ``(observations, infos)``, batched per agent."""
+        if seed is not None:
+            self._seed(seed)
+        everything = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        self._reset_where(everything)
+        self.elapsed.zero_()
+        self._ready = True
+        return self._observe(), self._infos()
+
+    def step(
+        self, actions: Mapping[str, torch.Tensor]
+    ) -> tuple[
+        dict[str, torch.Tensor],
+        dict[str, torch.Tensor],
+        dict[str, torch.Tensor],
+        dict[str, torch.Tensor],
+        dict[str, dict[str, torch.Tensor]],
+    ]:
+        """Step every env with one batched action tensor per agent.
+
+        Returns ``(observations, rewards, terminations, truncations, infos)``, each a
+        dict keyed by agent of tensors with leading dimension ``num_envs``. With
+        ``autoreset`` the envs that finished are reset before the observations are
+        returned, and ``infos[agent]["final_obs"]`` holds the observation their
+        episode ended on. Infos describe the step just taken (before any reset),
+        except ``infos[agent]["active"]``, which says whether the agent's action
+        counts in the *next* step.
+        """
+        if not self._ready:
+            raise RuntimeError(f"{self.name}: step() called before reset()")
+        actions = self.check_actions(actions)
+        rewards, terminated, step_infos = self._step(actions)
+        self.elapsed += 1
+        truncated = (self.elapsed >= self.max_steps) & ~terminated
+        done = terminated | truncated
+        obs = self._observe()
+        infos = self._infos()
+        for agent, extra in step_infos.items():
+            infos[agent].update(extra)
+        if self.autoreset:
+            for agent in self.possible_agents:
+                infos[agent]["final_obs"] = obs[agent]
+            # Reset unconditionally under the mask: no host sync on done.any().
+            self._reset_where(done)
+            self.elapsed = torch.where(done, 0, self.elapsed)
+            obs = self._observe()
+            # Infos describe the step just taken; only ``active`` looks ahead.
+            for agent, active in self._active().items():
+                infos[agent]["active"] = active
+        else:
+            self._ready = not bool(done.all())
+        terms = dict.fromkeys(self.possible_agents, terminated)
+        truncs = dict.fromkeys(self.possible_agents, truncated)
+        return obs, rewards, terms, truncs, infos
+
+    def check_actions(self, actions: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """Validate a dict of batched actions; raise before any state changes.
+
+        Every agent needs an action each step (an inactive agent's action is ignored,
+        but must still be valid). Raises ``TypeError`` for a wrong type or dtype and
+        ``ValueError`` for a wrong agent, shape, range or a NaN, naming the agent, the
+        expected and the received value.
+        """
+        if not isinstance(actions, Mapping):
+            raise TypeError(
+                f"{self.name}: actions must be a dict agent -> tensor, "
+                f"got {type(actions).__name__}"
+            )
+        missing = [a for a in self.possible_agents if a not in actions]
+        extra = [a for a in actions if a not in self.possible_agents]
+        if missing or extra:
+            raise ValueError(
+                f"{self.name}: actions must have exactly the agents "
+                f"{list(self.possible_agents)}; missing {missing}, unexpected {extra}"
+            )
+        return {a: self._check_action(a, actions[a]) for a in self.possible_agents}
+
+    def _check_action(self, agent: str, action: Any) -> torch.Tensor:
+        space = self._action_spaces[agent]
+        shape = (self.num_envs, *space.shape)
+        if not isinstance(action, torch.Tensor):
+            raise TypeError(
+                f"{self.name}: action for agent {agent!r} must be a torch.Tensor of "
+                f"shape {shape}, got {type(action).__name__}"
+            )
+        if tuple(action.shape) != shape:
+            raise ValueError(
+                f"{self.name}: action for agent {agent!r} must have shape {shape}, "
+                f"got {tuple(action.shape)}"
+            )
+        if action.device != self.device:
+            action = action.to(self.device)
+        want = self._action_dtypes[agent]
+        if want is torch.int64:
+            if action.is_floating_point() or action.dtype == torch.bool:
+                raise TypeError(
+                    f"{self.name}: action for agent {agent!r} must be an integer "
+                    f"tensor, got dtype {action.dtype}"
+                )
+            high = (
+                space.n + space.start
+                if isinstance(space, spaces.Discrete)
+                else torch.as_tensor(space.nvec, device=self.device)
+            )
+            low = space.start if isinstance(space, spaces.Discrete) else 0
+            bad = (action < low) | (action >= high)
+            if bool(bad.any()):
+                got = action[bad].flatten()[0].item()
+                raise ValueError(
+                    f"{self.name}: action for agent {agent!r} out of range: expected "
+                    f"values in {space}, got {got}"
+                )
+            return action.long()
+        if not action.is_floating_point():
+            raise TypeError(
+                f"{self.name}: action for agent {agent!r} must be a float tensor, "
+                f"got dtype {action.dtype}"
+            )
+        if not bool(torch.isfinite(action).all()):
+            raise ValueError(
+                f"{self.name}: action for agent {agent!r} must be finite, got NaN/inf"
+            )
+        low = torch.as_tensor(space.low, device=self.device)
+        high = torch.as_tensor(space.high, device=self.device)
+        if bool(((action < low) | (action > high)).any()):
+            raise ValueError(
+                f"{self.name}: action for agent {agent!r} out of range: expected "
+                f"values in [{space.low.min()}, {space.high.max()}], got "
+                f"[{action.min().item():.4g}, {action.max().item():.4g}]"
+            )
+        return action.float()
+
+    # ------------------------------------------------------------------ hooks
+    def _setup(self) -> None:
+        """Load data and allocate state; ``self.config`` and ``self.device`` are set."""
+
+    def _build_spaces(
+        self,
+    ) -> tuple[dict[str, spaces.Space], dict[str, spaces.Space]]:
+        raise NotImplementedError
+
+    def _reset_where(self, mask: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def _step(
+        self, actions: dict[str, torch.Tensor]
+    ) -> tuple[
+        dict[str, torch.Tensor], torch.Tensor, dict[str, dict[str, torch.Tensor]]
+    ]:
+        raise NotImplementedError
+
+    def _observe(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def _active(self) -> dict[str, torch.Tensor]:
+        """Which agents' actions count in the next step (default: all of them)."""
+        on = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        return dict.fromkeys(self.possible_agents, on)
+
+    def _infos(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Per-agent infos after reset and after every step (default: ``active``)."""
+        return {a: {"active": act} for a, act in self._active().items()}
+
+    def task_spec(self) -> TaskSpec:
+        """The task's numbers for :func:`analysis.difficulty.task_difficulty`."""
+        raise NotImplementedError
+
+    def render_text(self, index: int = 0) -> str:
+        """A text picture of env ``index``."""
+        return f"{self.name}[{index}] step {int(self.elapsed[index])}"
+
+    def render_rgb(self, index: int = 0) -> np.ndarray:
+        """An RGB picture of env ``index`` (only envs listing ``rgb_array``)."""
+        raise NotImplementedError(f"{self.name} has no rgb_array render")
+
+    # ------------------------------------------------------------------ misc
+    def to(self, device: str | torch.device) -> BatchedEnv:
+        """A copy of this env's config on another device (state is not moved)."""
+        return type(self)(
+            self.num_envs,
+            device=device,
+            autoreset=self.autoreset,
+            **dataclasses.asdict(self.config),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(num_envs={self.num_envs}, device={self.device})"
+
+
+def _action_to_tensor(core: BatchedEnv, agent: str, action: Any) -> torch.Tensor:
+    """One env's action (numpy / Python scalar) as a batch of one, checked for shape."""
+    space = core.action_space(agent)
+    arr = np.asarray(action)
+    if arr.dtype == object:
+        raise TypeError(
+            f"{core.name}: action for agent {agent!r} must be numeric, got {action!r}"
+        )
+    if tuple(arr.shape) != tuple(space.shape):
+        raise ValueError(
+            f"{core.name}: action for agent {agent!r} must have shape "
+            f"{space.shape}, got {arr.shape}"
+        )
+    return torch.from_numpy(np.array(arr)).unsqueeze(0)
+
+
+def _first_infos(
+    infos: dict[str, dict[str, torch.Tensor]],
+) -> dict[str, dict[str, Any]]:
+    """Infos of env 0 as numpy arrays / Python scalars."""
+    return {
+        a: {k: (v[0].numpy() if v[0].ndim else v[0].item()) for k, v in d.items()}
+        for a, d in infos.items()
+    }
+
+
+def _render(core: BatchedEnv, render_mode: str | None) -> str | np.ndarray | None:
+    if render_mode is None:
+        gymnasium.logger.warn("render() called without a render_mode")
+        return None
+    if render_mode == "rgb_array":
+        return core.render_rgb(0)
+    text = core.render_text(0)
+    if render_mode == "human":
+        print(text)
+        return None
+    return text
+
+
+def _check_render_mode(core_cls: type[BatchedEnv], render_mode: str | None) -> None:
+    modes = core_cls.render_modes
+    if render_mode is not None and render_mode not in modes:
+        raise ValueError(
+            f"{core_cls.name}: render_mode must be one of {list(modes)} or None, "
+            f"got {render_mode!r}"
+        )
+
+
+class ParallelFace(ParallelEnv, EzPickle):
+    """PettingZoo ``ParallelEnv`` view of a batched core with ``num_envs=1``.
+
+    Observations, rewards and infos are numpy / Python values; actions may be numpy
+    arrays or Python ints. An episode ends for every agent at once (the envs of this
+    suite end episodes for all agents together); ``agents`` is then empty until
+    ``reset``.
+    """
+
+    def __init__(
+        self, core_cls: type[BatchedEnv], render_mode: str | None = None, **config: Any
+    ) -> None:
+        EzPickle.__init__(self, core_cls, render_mode=render_mode, **config)
+        _check_render_mode(core_cls, render_mode)
+        modes = core_cls.render_modes
+        self.core = core_cls(1, device="cpu", autoreset=False, **config)
+        self.metadata = {
+            "name": core_cls.name,
+            "render_modes": list(modes),
+            "is_parallelizable": True,
+        }
+        self.render_mode = render_mode
+        self.possible_agents = list(core_cls.possible_agents)
+        self.agents: list[str] = []
+        self._needs_reset = True
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self.core.observation_space(agent)
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self.core.action_space(agent)
+
+    @property
+    def max_steps(self) -> int:
+        return self.core.max_steps
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        obs, infos = self.core.reset(seed=seed)
+        self.agents = list(self.possible_agents)
+        self._needs_reset = False
+        return self._obs(obs), _first_infos(infos)
+
+    def step(self, actions: Mapping[str, Any]):
+        if self._needs_reset:
+            raise RuntimeError(
+                f"{self.core.name}: step() called before reset() (or after the "
+                "episode ended)"
+            )
+        if not isinstance(actions, Mapping):
+            raise TypeError(
+                f"{self.core.name}: actions must be a dict agent -> action, "
+                f"got {type(actions).__name__}"
+            )
+        batched = {}
+        for agent, action in actions.items():
+            self.core._check_agent(agent)
+            batched[agent] = _action_to_tensor(self.core, agent, action)
+        obs, rew, term, trunc, infos = self.core.step(batched)
+        done = bool(
+            term[self.possible_agents[0]][0] | trunc[self.possible_agents[0]][0]
+        )
+        out = (
+            self._obs(obs),
+            {a: float(r[0]) for a, r in rew.items()},
+            {a: bool(t[0]) for a, t in term.items()},
+            {a: bool(t[0]) for a, t in trunc.items()},
+            _first_infos(infos),
+        )
+        if done:
+            self.agents = []
+            self._needs_reset = True
+        return out
+
+    @staticmethod
+    def _obs(obs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        return {a: o[0].numpy() for a, o in obs.items()}
+
+    def render(self) -> str | np.ndarray | None:
+        return _render(self.core, self.render_mode)
+
+    def close(self) -> None:
+        """Nothing to release: the core holds only tensors."""
+
+    def state(self) -> np.ndarray:
+        return np.concatenate(
+            [o[0].numpy().ravel() for o in self.core._observe().values()]
+        )
+
+
+class GymFace(gymnasium.Env, EzPickle):
+    """Gymnasium ``Env`` view of one agent of a batched core with ``num_envs=1``.
+
+    For single-agent tasks (``agent`` defaults to the core's only agent). Episode end
+    follows Gymnasium: ``terminated`` for the task's own end, ``truncated`` for the
+    time limit.
+    """
+
+    def __init__(
+        self,
+        core_cls: type[BatchedEnv],
+        agent: str | None = None,
+        render_mode: str | None = None,
+        **config: Any,
+    ) -> None:
+        EzPickle.__init__(
+            self, core_cls, agent=agent, render_mode=render_mode, **config
+        )
+        _check_render_mode(core_cls, render_mode)
+        modes = core_cls.render_modes
+        self.core = core_cls(1, device="cpu", autoreset=False, **config)
+        agents = self.core.possible_agents
+        if agent is None:
+            if len(agents) != 1:
+                raise ValueError(
+                    f"{core_cls.name} has agents {list(agents)}: name the one to "
+                    "control with agent=..."
+                )
+            agent = agents[0]
+        if len(agents) != 1:
+            raise ValueError(
+                f"{core_cls.name}: a Gymnasium face needs a single-agent config, "
+                f"got agents {list(agents)}"
+            )
+        self.agent = agent
+        self.observation_space = self.core.observation_space(agent)
+        self.action_space = self.core.action_space(agent)
+        self.metadata = {"render_modes": list(modes), "render_fps": 50}
+        self.render_mode = render_mode
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is None and not hasattr(self, "_seeded"):
+            seed = int(self.np_random.integers(2**62))
+        self._seeded = True
+        obs, infos = self.core.reset(seed=seed)
+        return obs[self.agent][0].numpy(), _first_infos(infos)[self.agent]
+
+    def step(self, action: Any):
+        tensor = _action_to_tensor(self.core, self.agent, action)
+        obs, rew, term, trunc, infos = self.core.step({self.agent: tensor})
+        a = self.agent
+        return (
+            obs[a][0].numpy(),
+            float(rew[a][0]),
+            bool(term[a][0]),
+            bool(trunc[a][0]),
+            _first_infos(infos)[a],
+        )
+
+    def render(self):
+        return _render(self.core, self.render_mode)
+
+    def close(self) -> None:
+        """Nothing to release."""
