@@ -125,6 +125,8 @@ class BatchedEnv:
     possible_agents: ClassVar[tuple[str, ...]] = ()
     default_max_steps: ClassVar[int] = 1
     render_modes: ClassVar[tuple[str, ...]] = ("ansi",)
+    message_agents: ClassVar[tuple[str, ...]] = ()
+    """Agents whose action is a message (trainers give them a message channel)."""
 
     def __init__(
         self,
@@ -389,6 +391,42 @@ class BatchedEnv:
         """An RGB picture of env ``index`` (only envs listing ``rgb_array``)."""
         raise NotImplementedError(f"{self.name} has no rgb_array render")
 
+    # ------------------------------------------------------------------ state
+    def active(self) -> dict[str, torch.Tensor]:
+        """Which agents' actions count in the next step, ``agent -> bool [N]``."""
+        return self._active()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The full batched state: the public tensor attributes plus the generator.
+
+        Convention: state tensors are public attributes; fixed data an env loads in
+        ``_setup`` (image tables, payoff tables) is kept under ``_``-names and is not
+        part of the state.
+        """
+        tensors = {
+            k: v.clone()
+            for k, v in vars(self).items()
+            if isinstance(v, torch.Tensor) and not k.startswith("_")
+        }
+        return {
+            "tensors": tensors,
+            "generator": self.generator.get_state(),
+            "ready": self._ready,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` taken from an env of the same config."""
+        for key, value in state["tensors"].items():
+            current = getattr(self, key, None)
+            if not isinstance(current, torch.Tensor) or current.shape != value.shape:
+                raise ValueError(
+                    f"{self.name}: state tensor {key!r} does not match this env "
+                    f"(expected {getattr(current, 'shape', None)}, got {value.shape})"
+                )
+            setattr(self, key, value.to(self.device))
+        self.generator.set_state(state["generator"])
+        self._ready = bool(state["ready"])
+
     # ------------------------------------------------------------------ misc
     def to(self, device: str | torch.device) -> BatchedEnv:
         """A copy of this env's config on another device (state is not moved)."""
@@ -473,7 +511,8 @@ class ParallelFace(ParallelEnv, EzPickle):
             "is_parallelizable": True,
         }
         self.render_mode = render_mode
-        self.possible_agents = list(core_cls.possible_agents)
+        # The core's own list: it may depend on the config (e.g. n_agents).
+        self.possible_agents = list(self.core.possible_agents)
         self.agents: list[str] = []
         self._needs_reset = True
 

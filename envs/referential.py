@@ -147,6 +147,7 @@ class ReferentialGame(BatchedEnv):
     Config = ReferentialConfig
     possible_agents: ClassVar[tuple[str, ...]] = (SPEAKER, LISTENER)
     default_max_steps: ClassVar[int] = 2
+    message_agents: ClassVar[tuple[str, ...]] = (SPEAKER,)
     config: ReferentialConfig
 
     def _setup(self) -> None:
