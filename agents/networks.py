@@ -1,0 +1,318 @@
+"""The AIM agents' networks: a speaker built around a message channel, and a plain
+actor-critic for every other agent.
+
+Every agent is an ``nn.Module`` with one interface::
+
+    out = agent(obs, value_obs=None, action=None, deterministic=False)
+
+returning an :class:`AgentOutput`: the action to send to the env, its log-probability
+and entropy, the value estimate, and the channel's auxiliary losses (zeros for a
+non-speaker). With ``action`` given, the agent evaluates that action instead of
+sampling (the PPO update). ``value_obs`` feeds the value head when it differs from the
+policy's input (a centralized critic).
+
+Observations are flat vectors (attribute one-hots, 8x8 or 28x28 images flattened,
+continuous states); the envs of :mod:`envs` all produce them.
+
+>>> import torch
+>>> from gymnasium import spaces
+>>> speaker = Speaker(18, spaces.MultiDiscrete([16, 16]), channel="vq")
+>>> out = speaker(torch.rand(5, 18))
+>>> tuple(out.action.shape), tuple(out.log_prob.shape)
+((5, 2), (5,))
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+from torch.distributions import Categorical, Normal
+
+from agents.channels import AuxLosses, make_channel
+
+__all__ = [
+    "ActorCritic",
+    "AgentOutput",
+    "PolicyHead",
+    "Speaker",
+    "build_agent",
+    "layer_init",
+    "mlp",
+    "zero_aux",
+]
+
+
+class AgentOutput(NamedTuple):
+    """What an agent produced for one batch of observations."""
+
+    action: torch.Tensor
+    """The action in the env's format (tokens for a speaker)."""
+    log_prob: torch.Tensor
+    """``[N]`` log-probability of ``action``."""
+    entropy: torch.Tensor
+    """``[N]`` policy entropy."""
+    value: torch.Tensor
+    """``[N]`` value estimate."""
+    aux: AuxLosses
+    """Channel auxiliary losses (zeros for non-speakers)."""
+
+
+def zero_aux(device: torch.device | str = "cpu") -> AuxLosses:
+    """An :class:`AuxLosses` of zeros."""
+    z = torch.zeros((), device=device)
+    return AuxLosses(z, z, z, z, z)
+
+
+def layer_init(layer: nn.Linear, std: float = math.sqrt(2), bias: float = 0.0):
+    """Orthogonal weights and constant bias (the PPO implementation detail)."""
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def mlp(
+    in_dim: int,
+    hidden: int,
+    out_dim: int | None = None,
+    *,
+    layers: int = 2,
+    out_std: float = 1.0,
+) -> nn.Sequential:
+    """``layers`` tanh hidden layers of width ``hidden``, then an optional output."""
+    mods: list[nn.Module] = []
+    d = in_dim
+    for _ in range(layers):
+        mods += [layer_init(nn.Linear(d, hidden)), nn.Tanh()]
+        d = hidden
+    if out_dim is not None:
+        mods.append(layer_init(nn.Linear(d, out_dim), std=out_std))
+    return nn.Sequential(*mods)
+
+
+def _flat_dim(space: spaces.Space) -> int:
+    if not isinstance(space, spaces.Box):
+        raise TypeError(f"observations must be a Box space, got {space}")
+    return int(np.prod(space.shape))
+
+
+class PolicyHead(nn.Module):
+    """An action distribution for a Gymnasium ``Discrete``, ``MultiDiscrete`` or
+    ``Box`` space, read off a hidden vector.
+
+    Box actions are Gaussian with a state-independent log-std; the sampled value is
+    stored for the log-probability and clipped to the bounds only when sent to the env
+    (see :meth:`to_env`).
+    """
+
+    def __init__(self, hidden: int, space: spaces.Space) -> None:
+        super().__init__()
+        self.space = space
+        if isinstance(space, spaces.Discrete):
+            self.nvec = [int(space.n)]
+        elif isinstance(space, spaces.MultiDiscrete):
+            if space.nvec.ndim != 1:
+                raise ValueError(f"MultiDiscrete must be 1-D, got {space.nvec.shape}")
+            self.nvec = [int(n) for n in space.nvec]
+        elif isinstance(space, spaces.Box):
+            self.nvec = []
+            dim = int(np.prod(space.shape))
+            self.mean = layer_init(nn.Linear(hidden, dim), std=0.01)
+            self.log_std = nn.Parameter(torch.zeros(dim))
+            self.register_buffer("low", torch.as_tensor(space.low).flatten().float())
+            self.register_buffer("high", torch.as_tensor(space.high).flatten().float())
+            return
+        else:
+            raise TypeError(f"unsupported action space {space}")
+        self.logits = layer_init(nn.Linear(hidden, sum(self.nvec)), std=0.01)
+
+    def forward(
+        self,
+        h: torch.Tensor,
+        action: torch.Tensor | None = None,
+        deterministic: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(action, log_prob [N], entropy [N])``."""
+        if not self.nvec:
+            mean = self.mean(h)
+            dist = Normal(mean, self.log_std.exp().expand_as(mean))
+            if action is None:
+                action = mean if deterministic else dist.sample()
+            flat = action.reshape(len(h), -1)
+            return action, dist.log_prob(flat).sum(-1), dist.entropy().sum(-1)
+        parts = self.logits(h).split(self.nvec, dim=-1)
+        dists = [Categorical(logits=p) for p in parts]
+        if action is None:
+            cols = [
+                p.argmax(-1) if deterministic else d.sample()
+                for p, d in zip(parts, dists)
+            ]
+            action = (
+                cols[0]
+                if isinstance(self.space, spaces.Discrete)
+                else torch.stack(cols, -1)
+            )
+        cols_a = action[:, None] if action.ndim == 1 else action
+        log_prob = sum(d.log_prob(cols_a[:, i]) for i, d in enumerate(dists))
+        entropy = sum(d.entropy() for d in dists)
+        return action, log_prob, entropy
+
+    def to_env(self, action: torch.Tensor) -> torch.Tensor:
+        """The action as the env accepts it (Box: clipped to the bounds)."""
+        if self.nvec:
+            return action
+        flat = action.reshape(len(action), -1)
+        return torch.maximum(torch.minimum(flat, self.high), self.low).reshape(
+            action.shape
+        )
+
+
+class ActorCritic(nn.Module):
+    """Separate MLP actor and critic (tanh, orthogonal init), for any action space."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_space: spaces.Space,
+        *,
+        hidden: int = 64,
+        layers: int = 2,
+        value_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.obs_dim = obs_dim
+        self.actor = mlp(obs_dim, hidden, layers=layers)
+        self.head = PolicyHead(hidden, action_space)
+        self.critic = mlp(value_dim or obs_dim, hidden, 1, layers=layers)
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The actor's hidden representation of ``obs``."""
+        return self.actor(obs)
+
+    def forward(
+        self,
+        obs: torch.Tensor,
+        value_obs: torch.Tensor | None = None,
+        action: torch.Tensor | None = None,
+        deterministic: bool = False,
+    ) -> AgentOutput:
+        act, log_prob, entropy = self.head(self.actor(obs), action, deterministic)
+        value = self.critic(obs if value_obs is None else value_obs).squeeze(-1)
+        return AgentOutput(act, log_prob, entropy, value, zero_aux(obs.device))
+
+    def to_env(self, action: torch.Tensor) -> torch.Tensor:
+        return self.head.to_env(action)
+
+
+class Speaker(nn.Module):
+    """A speaker: an encoder of its observation, a message channel, and a critic.
+
+    The action is the message. Its space must be ``Discrete(V)`` (one symbol) or
+    ``MultiDiscrete([V] * L)``. The channel's auxiliary losses (for ``vq``/``rvq``,
+    reconstruction of this observation from the chosen codes, plus commitment) are
+    returned with every output.
+
+    Parameters
+    ----------
+    obs_dim : int
+    action_space : Discrete or MultiDiscrete
+    channel : str
+        A kind of :func:`agents.channels.make_channel`.
+    hidden : int
+        Encoder width; the channel reads the encoder's ``hidden``-dim output.
+    channel_options : dict, optional
+        Passed to :func:`agents.channels.make_channel`.
+    value_dim : int, optional
+        Input size of the critic when it differs from ``obs_dim``.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_space: spaces.Space,
+        *,
+        channel: str = "vq",
+        hidden: int = 64,
+        layers: int = 2,
+        channel_options: dict[str, Any] | None = None,
+        value_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(action_space, spaces.Discrete):
+            vocab, length, self._flat = int(action_space.n), 1, True
+        elif isinstance(action_space, spaces.MultiDiscrete) and (
+            len(set(action_space.nvec.tolist())) == 1 and action_space.nvec.ndim == 1
+        ):
+            vocab, length = int(action_space.nvec[0]), len(action_space.nvec)
+            self._flat = False
+        else:
+            raise TypeError(
+                "a speaker's action space must be Discrete(V) or MultiDiscrete([V]*L), "
+                f"got {action_space}"
+            )
+        self.obs_dim = obs_dim
+        self.encoder = mlp(obs_dim, hidden, layers=layers)
+        options = dict(channel_options or {})
+        if channel in ("vq", "rvq"):
+            options.setdefault("recon_dim", obs_dim)
+        self.channel = make_channel(
+            channel, vocab_size=vocab, message_length=length, dim=hidden, **options
+        )
+        self.critic = mlp(value_dim or obs_dim, hidden, 1, layers=layers)
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The encoder's output (the channel's input ``h``)."""
+        return self.encoder(obs)
+
+    def forward(
+        self,
+        obs: torch.Tensor,
+        value_obs: torch.Tensor | None = None,
+        action: torch.Tensor | None = None,
+        deterministic: bool = False,
+    ) -> AgentOutput:
+        tokens = None
+        if action is not None:
+            tokens = action[:, None] if self._flat else action
+        out = self.channel(
+            self.encoder(obs), tokens=tokens, target=obs, deterministic=deterministic
+        )
+        act = out.tokens[:, 0] if self._flat else out.tokens
+        value = self.critic(obs if value_obs is None else value_obs).squeeze(-1)
+        return AgentOutput(act, out.log_prob, out.entropy, value, out.aux)
+
+    def to_env(self, action: torch.Tensor) -> torch.Tensor:
+        return action
+
+
+def build_agent(
+    obs_space: spaces.Space,
+    action_space: spaces.Space,
+    *,
+    speaker: bool,
+    channel: str = "vq",
+    hidden: int = 64,
+    layers: int = 2,
+    channel_options: dict[str, Any] | None = None,
+    value_dim: int | None = None,
+) -> nn.Module:
+    """A :class:`Speaker` when the agent's action is a message, else an
+    :class:`ActorCritic`."""
+    obs_dim = _flat_dim(obs_space)
+    if speaker:
+        return Speaker(
+            obs_dim,
+            action_space,
+            channel=channel,
+            hidden=hidden,
+            layers=layers,
+            channel_options=channel_options,
+            value_dim=value_dim,
+        )
+    return ActorCritic(
+        obs_dim, action_space, hidden=hidden, layers=layers, value_dim=value_dim
+    )
