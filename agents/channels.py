@@ -365,7 +365,7 @@ class Channel(nn.Module):
             h, tokens=tokens, target=target, deterministic=deterministic
         )
         if self.training and tokens is None:
-            self._count(out.tokens)
+            self.record_usage(out.tokens)
         return out
 
     def _message(
@@ -419,8 +419,16 @@ class Channel(nn.Module):
         """Kinds without a decoder ignore ``target``."""
 
     @torch.no_grad()
-    def _count(self, tokens: Tensor) -> None:
+    def record_usage(self, tokens: Tensor, weights: Tensor | None = None) -> None:
+        """Add emitted ``tokens`` ``[N, L]`` to the usage counters.
+
+        Training-mode sampling counts its own tokens; a trainer that acts in eval
+        mode (so the codebook stays still while it acts) records them with this.
+        ``weights`` ``[N]`` (e.g. whether the speaker was active) scale each row.
+        """
         ones = torch.ones_like(tokens, dtype=self.code_counts.dtype)
+        if weights is not None:
+            ones = ones * weights.to(ones.dtype)[:, None]
         self.code_counts.scatter_add_(1, tokens.t(), ones.t())
 
     def reset_usage(self) -> None:

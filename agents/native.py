@@ -215,6 +215,7 @@ class NativeTrainer:
                 layers=self.ppo.layers,
                 channel_options=channel_options,
                 value_dim=value_dim,
+                obs_parts=self.env.obs_parts(agent),
             ).to(self.device)
             self.nets[agent] = built[key] = net
         self.modules = nn.ModuleList(dict.fromkeys(self.nets.values()))
@@ -290,6 +291,8 @@ class NativeTrainer:
         self.modules.eval()  # EMA codebooks move in the update, not while acting
         obs, stats = self.obs, self._stats
         active = self.env.active()
+        for channel in self.channels().values():
+            channel.reset_usage()  # usage of this rollout's messages
         for _ in range(T):
             vobs = self._value_obs(obs)
             outs: dict[str, AgentOutput] = {
@@ -305,6 +308,10 @@ class NativeTrainer:
                 for a in agents:
                     v = self.nets[a](final[a], fvobs).value
                     rew[a] = rew[a] + self.ppo.gamma * v * trunc[a].float()
+            for a in self.speakers:
+                tokens = outs[a].action
+                tokens = tokens[:, None] if tokens.ndim == 1 else tokens
+                self.nets[a].channel.record_usage(tokens, active[a])
             for a in agents:
                 b = buf[a]
                 b["obs"].append(obs[a])

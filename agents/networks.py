@@ -37,6 +37,7 @@ from agents.channels import AuxLosses, make_channel
 
 __all__ = [
     "ActorCritic",
+    "CandidateListener",
     "AgentOutput",
     "PolicyHead",
     "Speaker",
@@ -208,6 +209,72 @@ class ActorCritic(nn.Module):
         return self.head.to_env(action)
 
 
+class CandidateListener(nn.Module):
+    """A listener that scores candidates against what it heard (a Lewis receiver).
+
+    For observations with a ``"candidates"`` part (one object per action, see
+    :meth:`envs.core.BatchedEnv.obs_parts`): every candidate is embedded by one
+    shared MLP, the rest of the observation (the message, the phase) by another, and
+    the logit of choosing candidate ``i`` is the dot product of the two embeddings.
+    The choice is thus equivariant to the order of the candidates, which a flat MLP
+    must learn. The critic reads the whole observation.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_space: spaces.Space,
+        candidates: tuple[int, int, int],
+        *,
+        hidden: int = 64,
+        layers: int = 2,
+        value_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        start, stop, n = candidates
+        if not isinstance(action_space, spaces.Discrete) or int(action_space.n) != n:
+            raise ValueError(
+                f"a candidate listener needs Discrete({n}) actions, got {action_space}"
+            )
+        if (stop - start) % n:
+            raise ValueError(f"candidates part {candidates} is not {n} equal items")
+        self.obs_dim, self.n = obs_dim, n
+        self.start, self.stop, self.item = start, stop, (stop - start) // n
+        context = obs_dim - (stop - start)
+        self.candidate_net = mlp(self.item, hidden, hidden, layers=layers)
+        self.context_net = mlp(context, hidden, hidden, layers=layers)
+        self.critic = mlp(value_dim or obs_dim, hidden, 1, layers=layers)
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The embedding of the context (message and phase)."""
+        context = torch.cat([obs[:, : self.start], obs[:, self.stop :]], dim=1)
+        return self.context_net(context)
+
+    def forward(
+        self,
+        obs: torch.Tensor,
+        value_obs: torch.Tensor | None = None,
+        action: torch.Tensor | None = None,
+        deterministic: bool = False,
+    ) -> AgentOutput:
+        items = obs[:, self.start : self.stop].reshape(len(obs), self.n, self.item)
+        scores = torch.einsum("nkh,nh->nk", self.candidate_net(items), self.encode(obs))
+        dist = Categorical(logits=scores)
+        if action is None:
+            action = scores.argmax(-1) if deterministic else dist.sample()
+        value = self.critic(obs if value_obs is None else value_obs).squeeze(-1)
+        return AgentOutput(
+            action,
+            dist.log_prob(action),
+            dist.entropy(),
+            value,
+            zero_aux(obs.device),
+        )
+
+    def to_env(self, action: torch.Tensor) -> torch.Tensor:
+        return action
+
+
 class Speaker(nn.Module):
     """A speaker: an encoder of its observation, a message channel, and a critic.
 
@@ -299,10 +366,21 @@ def build_agent(
     layers: int = 2,
     channel_options: dict[str, Any] | None = None,
     value_dim: int | None = None,
+    obs_parts: dict[str, tuple[int, ...]] | None = None,
 ) -> nn.Module:
-    """A :class:`Speaker` when the agent's action is a message, else an
-    :class:`ActorCritic`."""
+    """The network of one agent: a :class:`Speaker` when its action is a message, a
+    :class:`CandidateListener` when its observation has a ``"candidates"`` part
+    (``obs_parts``), else an :class:`ActorCritic`."""
     obs_dim = _flat_dim(obs_space)
+    if not speaker and obs_parts and "candidates" in obs_parts:
+        return CandidateListener(
+            obs_dim,
+            action_space,
+            obs_parts["candidates"],  # type: ignore[arg-type]
+            hidden=hidden,
+            layers=layers,
+            value_dim=value_dim,
+        )
     if speaker:
         return Speaker(
             obs_dim,

@@ -379,6 +379,16 @@ class BatchedEnv:
         """Per-agent infos after reset and after every step (default: ``active``)."""
         return {a: {"active": act} for a, act in self._active().items()}
 
+    def obs_parts(self, agent: str) -> dict[str, tuple[int, ...]]:
+        """Named parts of ``agent``'s flat observation, for networks that use them.
+
+        Maps a part name to ``(start, stop)`` or, for a part made of equal items,
+        ``(start, stop, n_items)``. Known names: ``"candidates"`` (objects a choice
+        is made among, one per action), ``"message"``. Default: no parts.
+        """
+        self._check_agent(agent)
+        return {}
+
     def task_spec(self) -> TaskSpec:
         """The task's numbers for :func:`analysis.difficulty.task_difficulty`."""
         raise NotImplementedError

@@ -302,6 +302,16 @@ class ReferentialGame(BatchedEnv):
         }
 
     # ------------------------------------------------------------------ misc
+    def obs_parts(self, agent: str) -> dict[str, tuple[int, ...]]:
+        """The listener's observation: message, candidates (one per action), phase."""
+        self._check_agent(agent)
+        if agent == SPEAKER:
+            return {"object": (0, self.obj_dim)}
+        c = self.config
+        msg = c.message_length * c.vocab_size
+        cand = msg + c.n_candidates * self.obj_dim
+        return {"message": (0, msg), "candidates": (msg, cand, c.n_candidates)}
+
     def task_spec(self, agent: str = LISTENER, *, channel: bool = True) -> TaskSpec:
         """Difficulty numbers of the listener's choice (``channel=False``: no message).
 

@@ -1,0 +1,805 @@
+"""The distributed trainer: our agents on RLlib's new API stack (Ray).
+
+``python -m experiments.aim --backend rllib`` runs here. RLlib stays at arm's length:
+this module only plugs our pieces into RLlib's builder chain (no ``Algorithm``
+subclass).
+
+* :class:`AimRLModule` (``TorchRLModule`` + ``ValueFunctionAPI``) wraps the network of
+  :func:`agents.networks.build_agent`, one module per agent (``MultiRLModuleSpec``) or
+  one per role with ``share_parameters``. Its forward passes return
+  ``action_dist_inputs`` (the speaker channel's symbol-policy logits, the actor's
+  logits, or a Gaussian's mean and log-std), so RLlib's own distribution classes
+  (``TorchMultiCategorical``, ``TorchCategorical``, ``TorchDiagGaussian``) sample the
+  actions and compute their log-probabilities; these equal our networks'
+  ``log_prob`` for the same action (``tests/test_rllib.py`` checks it). The
+  exploration pass also returns ``vf_preds`` so the learner has the old values.
+* :class:`AimPPOLearner` (a ``PPOTorchLearner``) computes the loss with
+  :func:`agents.ppo.ppo_loss` (no second copy of the loss) plus ``aux_coef`` times the
+  channel's auxiliary loss, and logs every part under the module id in the learner
+  results (``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl``, ``clipfrac``,
+  ``aux_total``, ``aux_reconstruction``, ...). Steps where the agent's action did not
+  count (``infos[agent]["active"]`` false, brought into the batch by
+  :class:`AddActiveMask`) are masked out of the policy and entropy terms, as in the
+  native trainer. With several learners, the float buffers of every module (VQ's EMA
+  codebook, cluster sizes, usage counters) are averaged over the learners after each
+  update: DDP all-reduces gradients, not buffers.
+* :class:`AimCallbacks` records each episode's symbols, success and team return on
+  the env runners, and writes the TensorBoard scalars of the native trainer
+  (``charts/...``, ``losses/<agent>/...``, ``symbols/...``) from the driver.
+* Envs reach RLlib through their PettingZoo face: ``ParallelPettingZooEnv`` over
+  ``envs.make(name, **config)``, registered with ``tune.register_env``. Speaker and
+  listener spaces differ, which the wrapper's per-agent ``Dict`` spaces handle. Every
+  agent acts at every step (the two-phase envs ignore an inactive agent's action).
+
+Ray is imported inside functions, so ``import agents`` never needs it; without it the
+entry points raise ``ImportError`` with the install hint
+``pip install "aim-suite[rllib]"``.
+
+Not done here: a centralized critic (``--centralized-value`` raises ``ValueError``) and
+a vocabulary shared by several speakers (every env of the suite has one speaker per
+episode; ``share_parameters`` shares whole networks between same-role agents).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from agents.networks import ActorCritic, Speaker, build_agent
+from agents.ppo import ppo_loss
+
+if TYPE_CHECKING:  # pragma: no cover
+    from experiments.aim import Args
+
+__all__ = [
+    "ENV_NAME",
+    "INSTALL_HINT",
+    "AddActiveMask",
+    "AimCallbacks",
+    "AimPPOLearner",
+    "AimRLModule",
+    "build_config",
+    "env_creator",
+    "init_ray",
+    "module_specs",
+    "train_rllib",
+]
+
+INSTALL_HINT = 'the rllib backend needs Ray: pip install "aim-suite[rllib]"'
+ENV_NAME = "aim_env"
+"""The name our envs are registered under with ``tune.register_env``."""
+ACTIVE = "aim_active"
+"""Train-batch column: whether the agent's action counted at that step."""
+_LAYERS = 2
+
+
+try:  # The base classes come from RLlib; without Ray, placeholders raise the hint.
+    from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+    from ray.rllib.callbacks.callbacks import RLlibCallback
+    from ray.rllib.connectors.connector_v2 import ConnectorV2
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.core.distribution.torch.torch_distribution import (
+        TorchCategorical,
+        TorchDiagGaussian,
+        TorchMultiCategorical,
+    )
+    from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
+    from ray.rllib.core.rl_module.torch import TorchRLModule
+
+    _RAY_ERROR: ImportError | None = None
+except ImportError as _err:  # pragma: no cover - exercised without ray
+    _RAY_ERROR = _err
+
+    class _NeedsRay:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise ImportError(INSTALL_HINT) from _RAY_ERROR
+
+    class PPOTorchLearner(_NeedsRay): ...
+
+    class RLlibCallback(_NeedsRay): ...
+
+    class ConnectorV2(_NeedsRay): ...
+
+    class TorchRLModule(_NeedsRay): ...
+
+    class ValueFunctionAPI: ...
+
+
+def _require_ray():
+    """``ray``, or ``ImportError`` with the install hint."""
+    if _RAY_ERROR is not None:
+        raise ImportError(INSTALL_HINT) from _RAY_ERROR
+    import ray
+
+    return ray
+
+
+ADVANTAGES, VALUE_TARGETS = "advantages", "value_targets"
+
+
+# ---------------------------------------------------------------------- env
+def env_creator(config: dict):
+    """RLlib's view of one of our envs: ``ParallelPettingZooEnv(envs.make(...))``.
+
+    ``config`` is the env config plus ``"aim_env"``, the env's name.
+    """
+    from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
+
+    import envs
+
+    options = dict(config)
+    name = options.pop("aim_env")
+    return ParallelPettingZooEnv(envs.make(name, **options))
+
+
+# ---------------------------------------------------------------------- module
+class AimRLModule(TorchRLModule, ValueFunctionAPI):
+    """An RLModule around one of our agents (``self.net``, from ``build_agent``).
+
+    ``model_config`` keys: ``speaker`` (bool), ``channel``, ``channel_options``,
+    ``hidden``, ``layers``. Exploration and inference run the network in eval mode
+    (VQ's EMA codebook moves only in the learner's update, as in the native trainer)
+    and return ``action_dist_inputs`` and ``vf_preds``; the train pass also returns
+    our network's ``aim_logp``, ``aim_entropy``, ``aim_value`` and ``aim_aux`` for the
+    batch's actions.
+    """
+
+    def setup(self) -> None:
+        mc = dict(self.model_config or {})
+        self.net = build_agent(
+            self.observation_space,
+            self.action_space,
+            speaker=bool(mc.get("speaker", False)),
+            channel=mc.get("channel", "vq"),
+            hidden=int(mc.get("hidden", 64)),
+            layers=int(mc.get("layers", _LAYERS)),
+            channel_options=mc.get("channel_options") or None,
+            obs_parts=mc.get("obs_parts") or None,
+        )
+        space = self.action_space
+        if isinstance(space, spaces.Discrete):
+            self.action_dist_cls = TorchCategorical
+        elif isinstance(space, spaces.MultiDiscrete):
+            self.action_dist_cls = TorchMultiCategorical.get_partial_dist_cls(
+                input_lens=[int(n) for n in space.nvec]
+            )
+        elif isinstance(space, spaces.Box):
+            self.action_dist_cls = TorchDiagGaussian
+        else:
+            raise TypeError(f"unsupported action space {space}")
+
+    # -- our network, evaluated once per pass -----------------------------------
+    def evaluate(
+        self, obs: torch.Tensor, actions: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
+        """``(action_dist_inputs, log_prob, entropy, aux)`` of ``obs``.
+
+        ``log_prob`` is that of ``actions`` (a sample of our network when None).
+        """
+        net = self.net
+        obs = obs.float()
+        if isinstance(net, Speaker):
+            tokens = None
+            if actions is not None:
+                tokens = actions.long()
+                if isinstance(self.action_space, spaces.Discrete):
+                    tokens = tokens[:, None]
+            out = net.channel(net.encoder(obs), tokens=tokens, target=obs)
+            return out.logits.flatten(1), out.log_prob, out.entropy, out.aux
+        if actions is not None and not isinstance(self.action_space, spaces.Box):
+            actions = actions.long()
+        out = net(obs, action=actions)
+        with torch.no_grad():  # the loss reads log_prob; these are for RLlib's dists
+            dist_inputs = self._dist_inputs(obs)
+        return dist_inputs, out.log_prob, out.entropy, out.aux
+
+    def _dist_inputs(self, obs: torch.Tensor) -> torch.Tensor:
+        """``action_dist_inputs`` of a non-speaker network."""
+        net, space = self.net, self.action_space
+        if isinstance(net, ActorCritic):
+            h = net.actor(obs)
+            if net.head.nvec:
+                return net.head.logits(h)
+            mean = net.head.mean(h)
+            return torch.cat([mean, net.head.log_std.expand_as(mean)], dim=-1)
+        if not isinstance(space, spaces.Discrete):
+            raise TypeError(f"{type(net).__name__}: unsupported action space {space}")
+        # Any other network over Discrete(n): the log-probability of every action is
+        # a valid logit vector (a log-softmax), equal to the network's own by
+        # construction.
+        n = int(space.n)
+        every = torch.arange(n, device=obs.device).repeat_interleave(len(obs))
+        logp = net(obs.repeat(n, 1), action=every).log_prob
+        return logp.reshape(n, len(obs)).t()
+
+    def _act(self, batch: dict[str, Any]) -> dict[str, Any]:
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            with torch.no_grad():
+                obs = batch[Columns.OBS].float()
+                if isinstance(self.net, Speaker):
+                    dist_inputs = self.evaluate(obs)[0]
+                else:
+                    dist_inputs = self._dist_inputs(obs)
+                values = self.compute_values(batch)
+        finally:
+            self.net.train(was_training)
+        return {Columns.ACTION_DIST_INPUTS: dist_inputs, Columns.VF_PREDS: values}
+
+    def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return self._act(batch)
+
+    def _forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return self._act(batch)
+
+    def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return self._act(batch)
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        dist_inputs, logp, entropy, aux = self.evaluate(
+            batch[Columns.OBS], batch[Columns.ACTIONS]
+        )
+        return {
+            Columns.ACTION_DIST_INPUTS: dist_inputs,
+            "aim_logp": logp,
+            "aim_entropy": entropy,
+            "aim_value": self.compute_values(batch),
+            "aim_aux": aux,
+        }
+
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None):
+        return self.net.critic(batch[Columns.OBS].float()).squeeze(-1)
+
+
+# ---------------------------------------------------------------------- learner
+class AddActiveMask(ConnectorV2):
+    """Learner connector: adds the ``aim_active`` column (``infos[agent]["active"]``
+    of the observation each action was taken at; True when the env has no such
+    key)."""
+
+    def __call__(self, *, rl_module, batch, episodes, explore=None, **kwargs):
+        for sa_episode in self.single_agent_episode_iterator(
+            episodes, agents_that_stepped_only=False
+        ):
+            n = len(sa_episode)
+            infos = sa_episode.get_infos(slice(0, n))
+            active = [bool(np.all(i.get("active", True))) for i in infos]
+            self.add_n_batch_items(
+                batch,
+                ACTIVE,
+                items_to_add=np.asarray(active, dtype=bool),
+                num_items=n,
+                single_agent_episode=sa_episode,
+            )
+        return batch
+
+
+class AimPPOLearner(PPOTorchLearner):
+    """PPO with :func:`agents.ppo.ppo_loss` plus the channel's auxiliary loss.
+
+    ``learner_config_dict["aux_coef"]`` weights ``aux.total``.
+    """
+
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        n = fwd_out["aim_logp"].shape[0]
+        keep = batch.get(Columns.LOSS_MASK)
+        if keep is None:
+            keep = torch.ones(n, dtype=torch.bool, device=fwd_out["aim_logp"].device)
+        keep = keep.bool()
+        active = batch.get(ACTIVE)
+        mask = None if active is None else active.bool()[keep]
+        new_value = fwd_out["aim_value"][keep]
+        old_value = batch.get(Columns.VF_PREDS)
+        ent_coef = self.entropy_coeff_schedulers_per_module[
+            module_id
+        ].get_current_value()
+        loss, info = ppo_loss(
+            fwd_out["aim_logp"][keep],
+            batch[Columns.ACTION_LOGP][keep],
+            batch[ADVANTAGES][keep],
+            new_value,
+            new_value.detach() if old_value is None else old_value[keep],
+            batch[VALUE_TARGETS][keep],
+            fwd_out["aim_entropy"][keep],
+            clip_coef=config.clip_param,
+            vf_coef=config.vf_loss_coeff,
+            ent_coef=float(ent_coef),
+            clip_vloss=old_value is not None,
+            mask=mask,
+        )
+        aux = fwd_out["aim_aux"]
+        aux_coef = float(config.learner_config_dict.get("aux_coef", 1.0))
+        total = loss + aux_coef * aux.total
+        logged = dict(info._asdict())
+        if isinstance(self.module[module_id].unwrapped().net, Speaker):
+            logged.update({f"aux_{k}": v.detach() for k, v in aux._asdict().items()})
+            logged["aux_weighted"] = (aux_coef * aux.total).detach()
+        logged["total"] = total.detach()
+        self.metrics.log_dict(logged, key=module_id, window=1)
+        return total
+
+    def after_gradient_based_update(self, *, timesteps) -> None:
+        super().after_gradient_based_update(timesteps=timesteps)
+        self._sync_buffers()
+
+    def _sync_buffers(self) -> None:
+        """Average the float buffers over the learners (DDP syncs only gradients)."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        world = dist.get_world_size()
+        if world < 2:
+            return
+        for module in self.module.values():
+            net = module.unwrapped().net
+            for buf in net.buffers():
+                if buf.is_floating_point():
+                    dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+                    buf.div_(world)
+
+
+# ---------------------------------------------------------------------- callbacks
+class AimCallbacks(RLlibCallback):
+    """Symbols, success and return per episode (env runners); TensorBoard scalars
+    with the native trainer's tags (driver).
+
+    Reads from ``config.learner_config_dict``: ``aim_speakers`` (agent ids whose action
+    is a message) and ``aim_logdir`` (where the driver writes events; none if
+    missing). Adds ``result["aim"]`` (this iteration's ``metrics`` and per-speaker
+    ``symbol_counts [L, V]``) to every training result.
+    """
+
+    def on_episode_end(self, *, episode, metrics_logger=None, env_runner=None, **kw):
+        if metrics_logger is None:
+            return
+        cfg = env_runner.config.learner_config_dict if env_runner is not None else {}
+        agents = list(episode.agent_episodes)
+        returns = [float(episode.agent_episodes[a].get_return()) for a in agents]
+        metrics_logger.log_value(("aim", "episodes"), 1, reduce="sum")
+        metrics_logger.log_value(
+            ("aim", "return_sum"), float(np.mean(returns)), reduce="sum"
+        )
+        last = episode.agent_episodes[agents[-1]].get_infos(-1)
+        if isinstance(last, dict) and "success" in last:
+            metrics_logger.log_value(
+                ("aim", "success_sum"), float(np.all(last["success"])), reduce="sum"
+            )
+        for speaker in cfg.get("aim_speakers", ()):
+            if speaker not in episode.agent_episodes:
+                continue
+            sa = episode.agent_episodes[speaker]
+            acts = np.asarray(sa.get_actions())
+            infos = sa.get_infos(slice(0, len(sa)))
+            active = np.array([bool(np.all(i.get("active", True))) for i in infos])
+            tokens = acts.reshape(len(acts), -1)[active]
+            for pos in range(tokens.shape[1]):
+                vals, counts = np.unique(tokens[:, pos], return_counts=True)
+                for v, c in zip(vals.tolist(), counts.tolist()):
+                    metrics_logger.log_value(
+                        ("aim_symbols", speaker, f"{pos}_{v}"), c, reduce="sum"
+                    )
+
+    def on_train_result(self, *, algorithm, metrics_logger=None, result, **kw):
+        from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS
+
+        cfg = algorithm.config.learner_config_dict
+        env_res = result.get(ENV_RUNNER_RESULTS, {})
+        aim = env_res.get("aim", {})
+        metrics: dict[str, float] = {}
+        episodes = _finite(aim.get("episodes", 0.0))
+        if episodes:
+            metrics["charts/episodic_return"] = _finite(aim["return_sum"]) / episodes
+            if "success_sum" in aim:
+                metrics["charts/success"] = _finite(aim["success_sum"]) / episodes
+            metrics["charts/episodes"] = episodes
+        for module_id, values in result.get(LEARNER_RESULTS, {}).items():
+            if not isinstance(values, dict) or "policy_loss" not in values:
+                continue
+            for key, value in values.items():
+                if key in _LOSS_KEYS or key.startswith("aux_"):
+                    metrics[f"losses/{module_id}/{key}"] = float(value)
+        totals = [v for k, v in metrics.items() if k.endswith("/total")]
+        if totals:
+            metrics["losses/total"] = float(sum(totals))
+        counts = _symbol_counts(env_res.get("aim_symbols", {}), cfg)
+        usage = [_usage(c) for c in counts.values()]
+        if usage:
+            for key in ("perplexity", "live_codes"):
+                metrics[f"symbols/{key}"] = float(np.mean([u[key] for u in usage]))
+        metrics["charts/learning_rate"] = float(algorithm.config.lr)
+        result["aim"] = {"metrics": metrics, "symbol_counts": counts}
+
+
+def _finite(value: Any) -> float:
+    """A logged sum as a float; RLlib reports NaN for a key without new values."""
+    value = float(value if value is not None else 0.0)
+    return value if np.isfinite(value) else 0.0
+
+
+_LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "total")
+
+
+def _symbol_counts(logged: dict, cfg: dict) -> dict[str, np.ndarray]:
+    """``{speaker: counts [L, V]}`` from the ``aim_symbols`` env-runner results."""
+    shapes = cfg.get("aim_symbol_shapes", {})
+    out = {}
+    for speaker, (length, vocab) in shapes.items():
+        counts = np.zeros((length, vocab))
+        for key, value in logged.get(speaker, {}).items():
+            pos, tok = (int(x) for x in key.split("_"))
+            counts[pos, tok] += _finite(value)
+        out[speaker] = counts
+    return out
+
+
+def _usage(counts: np.ndarray) -> dict[str, float]:
+    """Perplexity and live codes of ``counts [L, V]`` pooled over positions (the
+    definition of :meth:`agents.channels.Channel.usage`)."""
+    pooled = counts.sum(0)
+    total = pooled.sum()
+    if total == 0:
+        return {"perplexity": 0.0, "live_codes": 0.0}
+    p = pooled[pooled > 0] / total
+    return {
+        "perplexity": float(np.exp(-(p * np.log(p)).sum())),
+        "live_codes": float((pooled > 0).sum()),
+    }
+
+
+# ---------------------------------------------------------------------- config
+def _symbol_shape(space: spaces.Space) -> tuple[int, int]:
+    if isinstance(space, spaces.Discrete):
+        return 1, int(space.n)
+    return len(space.nvec), int(space.nvec.max())
+
+
+def module_specs(args: Args) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """``(specs, agent -> module id, speakers)`` for the env of ``args``.
+
+    One ``RLModuleSpec`` per agent, or per (spaces, role) with ``share_parameters``.
+    """
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    import envs
+
+    core = envs.make_vec(args.env, 1, **args.env_config)
+    speakers = [a for a in core.possible_agents if a in core.message_agents]
+    specs: dict[str, Any] = {}
+    mapping: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    for agent in core.possible_agents:
+        obs_sp, act_sp = core.observation_space(agent), core.action_space(agent)
+        key = (str(obs_sp), str(act_sp), agent in speakers)
+        if args.share_parameters and key in seen:
+            mapping[agent] = seen[key]
+            continue
+        seen[key] = mapping[agent] = agent
+        specs[agent] = RLModuleSpec(
+            module_class=AimRLModule,
+            observation_space=obs_sp,
+            action_space=act_sp,
+            model_config={
+                "speaker": agent in speakers,
+                "channel": args.channel,
+                "channel_options": dict(args.channel_options),
+                "hidden": args.hidden,
+                "layers": _LAYERS,
+                "obs_parts": core.obs_parts(agent),
+            },
+        )
+    return specs, mapping, speakers
+
+
+def batch_size(args: Args) -> int:
+    """Env steps per training iteration: ``num_envs * num_steps`` (as native)."""
+    return args.num_envs * args.num_steps
+
+
+def build_config(args: Args, seed: int, logdir: Path | None = None):
+    """The ``PPOConfig`` of one seed of ``args``."""
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+    from ray.tune.registry import register_env
+
+    if args.centralized_value:
+        raise ValueError("--centralized-value is not supported by the rllib backend")
+    register_env(ENV_NAME, env_creator)
+    specs, mapping, speakers = module_specs(args)
+    import envs
+
+    core = envs.make_vec(args.env, 1, **args.env_config)
+    shapes = {s: _symbol_shape(core.action_space(s)) for s in speakers}
+    batch = batch_size(args)
+    per_learner = max(1, batch // max(1, args.num_learners))
+    minibatch = max(1, per_learner // args.num_minibatches)
+    config = (
+        PPOConfig()
+        .environment(
+            ENV_NAME,
+            env_config={"aim_env": args.env, **args.env_config},
+            # Box actions: sampled unclipped (log-prob), clipped when sent to the
+            # env, like ``to_env`` of the native trainer.
+            clip_actions=True,
+            normalize_actions=False,
+        )
+        .env_runners(
+            num_env_runners=args.num_env_runners,
+            num_envs_per_env_runner=args.num_envs_per_env_runner,
+            rollout_fragment_length="auto",
+        )
+        .learners(
+            num_learners=args.num_learners,
+            num_gpus_per_learner=args.num_gpus_per_learner,
+            learner_class=AimPPOLearner,
+            learner_connector=lambda obs_space, act_space: [AddActiveMask()],
+            learner_config_dict={
+                "aux_coef": args.aux_coef,
+                "aim_speakers": speakers,
+                "aim_symbol_shapes": shapes,
+                "aim_logdir": None if logdir is None else str(logdir),
+            },
+        )
+        .multi_agent(
+            policies=set(specs),
+            policy_mapping_fn=_Mapping(mapping),
+            policies_to_train=list(specs),
+        )
+        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
+        .training(
+            lr=args.lr,
+            entropy_coeff=args.ent_coef,
+            train_batch_size_per_learner=per_learner,
+            minibatch_size=minibatch,
+            num_epochs=args.update_epochs,
+            gamma=0.99,
+            lambda_=0.95,
+            clip_param=0.2,
+            vf_loss_coeff=0.5,
+            grad_clip=0.5,
+            grad_clip_by="global_norm",
+            use_kl_loss=False,
+            kl_coeff=0.0,
+        )
+        .callbacks(AimCallbacks)
+        .fault_tolerance(restart_failed_env_runners=True)
+        .debugging(seed=seed)
+    )
+    return config
+
+
+class _Mapping:
+    """Picklable ``policy_mapping_fn``: agent id -> module id."""
+
+    def __init__(self, mapping: dict[str, str]) -> None:
+        self.mapping = dict(mapping)
+
+    def __call__(self, agent_id, episode=None, **kwargs) -> str:
+        return self.mapping[agent_id]
+
+
+# ---------------------------------------------------------------------- ray
+def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
+    """Start (or join, with ``address``) Ray once; small and dashboard-free locally."""
+    ray = _require_ray()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address is None:
+        kwargs["num_cpus"] = num_cpus or min(2, os.cpu_count() or 1)
+    ray.init(address=address, **kwargs)
+
+
+# ---------------------------------------------------------------------- run
+def _checkpoint_root(args: Args, run_dir: Path, seed: int) -> Path:
+    if args.ray_storage:
+        return Path(args.ray_storage) / run_dir.name / f"seed_{seed}" / "checkpoints"
+    return run_dir / f"seed_{seed}" / "checkpoints"
+
+
+def save_checkpoint(algo, ckpt_dir: Path, state: dict) -> Path:
+    """``algo.save_to_path`` into a temp dir, then rename it to ``ckpt_dir/latest``."""
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    tmp = ckpt_dir / f".latest.tmp{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    algo.save_to_path(str(tmp.resolve()))
+    (tmp / "aim_state.json").write_text(json.dumps(state))
+    latest, old = ckpt_dir / "latest", ckpt_dir / f".latest.old{os.getpid()}"
+    if latest.exists():
+        latest.rename(old)
+    tmp.rename(latest)
+    if old.exists():
+        shutil.rmtree(old)
+    return latest
+
+
+def module_states(algo) -> dict[str, dict]:
+    """The learner's module weights, ``{module_id: state_dict}`` (numpy)."""
+    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
+
+    state = algo.learner_group.get_state(
+        components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}"
+    )
+    return state[COMPONENT_LEARNER][COMPONENT_RL_MODULE]
+
+
+def _eval_trainer(args: Args, algo, seed: int, env_steps: int, counts: dict):
+    """A :class:`agents.native.NativeTrainer` holding the learned weights: the
+    native evaluation, symbol views and summary then apply unchanged."""
+    from agents.native import NativeTrainer, PPOConfig
+
+    trainer = NativeTrainer(
+        args.env,
+        args.env_config,
+        channel=args.channel,
+        channel_options=args.channel_options,
+        ppo=PPOConfig(
+            num_envs=1,
+            num_steps=1,
+            num_minibatches=1,
+            hidden=args.hidden,
+            layers=_LAYERS,
+            share_parameters=args.share_parameters,
+        ),
+        seed=seed,
+    )
+    specs, mapping, _ = module_specs(args)
+    states = module_states(algo)
+    for agent, module_id in mapping.items():
+        state = {
+            k.removeprefix("net."): torch.as_tensor(np.asarray(v))
+            for k, v in states[module_id].items()
+        }
+        trainer.nets[agent].load_state_dict(state)
+    for speaker, c in counts.items():
+        trainer.nets[speaker].channel.code_counts.copy_(torch.as_tensor(c))
+    trainer.env_steps = env_steps
+    return trainer
+
+
+def _write_scalars(writer, metrics: dict[str, float], step: int) -> None:
+    for key, value in metrics.items():
+        if np.isfinite(value):
+            writer.add_scalar(key, value, step)
+
+
+def run_seed_rllib(args: Args, run_dir: Path, seed: int) -> dict:
+    """Train, checkpoint and evaluate one seed; write its run-directory files."""
+    from ray.rllib.algorithms.algorithm import Algorithm
+    from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED
+    from torch.utils.tensorboard import SummaryWriter
+
+    from experiments.aim import (
+        _jsonable,
+        atomic_savez,
+        atomic_write_json,
+        summarize,
+        write_symbol_views,
+    )
+
+    seed_dir = run_dir / f"seed_{seed}"
+    ckpt_dir = _checkpoint_root(args, run_dir, seed)
+    latest = ckpt_dir / "latest"
+    atomic_write_json(seed_dir / "config.json", {**_jsonable(args), "seed": seed})
+    config = build_config(args, seed, seed_dir)
+    state = {"env_steps": 0, "wall_s": 0.0, "iteration": 0, "counts": {}}
+    if latest.exists():
+        algo = Algorithm.from_checkpoint(str(latest.resolve()))
+        state = json.loads((latest / "aim_state.json").read_text())
+    else:
+        algo = config.build_algo()
+    counts = {k: np.asarray(v, dtype=float) for k, v in state["counts"].items()}
+    env_steps, wall_before = int(state["env_steps"]), float(state["wall_s"])
+    iteration = int(state["iteration"])
+    writer = SummaryWriter(str(seed_dir))
+    t0 = time.perf_counter()
+    steps0 = env_steps
+
+    def snapshot() -> dict:
+        return {
+            "env_steps": env_steps,
+            "wall_s": wall_before + time.perf_counter() - t0,
+            "iteration": iteration,
+            "counts": {k: v.tolist() for k, v in counts.items()},
+        }
+
+    try:
+        while env_steps < args.steps:
+            t_iter = time.perf_counter()
+            result = algo.train()
+            iteration += 1
+            # NaN while every env runner is down (RLlib restarts them).
+            sampled = result[ENV_RUNNER_RESULTS].get(NUM_ENV_STEPS_SAMPLED, 0)
+            env_steps += int(_finite(sampled))
+            aim = result.get("aim", {"metrics": {}, "symbol_counts": {}})
+            for speaker, c in aim["symbol_counts"].items():
+                counts[speaker] = counts.get(speaker, 0.0) + c
+            metrics = dict(aim["metrics"])
+            usage = [_usage(c) for c in counts.values()]
+            if usage:  # cumulative, like the channel's counters
+                for key in ("perplexity", "live_codes"):
+                    metrics[f"symbols/{key}"] = float(np.mean([u[key] for u in usage]))
+            metrics["charts/iteration_s"] = time.perf_counter() - t_iter
+            elapsed = time.perf_counter() - t0
+            metrics["charts/steps_per_s"] = (env_steps - steps0) / max(elapsed, 1e-9)
+            _write_scalars(writer, metrics, env_steps)
+            if args.progress:
+                print(
+                    f"seed {seed} iter {iteration}: {env_steps:,}/{args.steps:,} steps "
+                    f"success={metrics.get('charts/success', float('nan')):.3f} "
+                    f"{metrics['charts/steps_per_s']:,.0f} steps/s",
+                    flush=True,
+                )
+            if iteration % args.checkpoint_every == 0:
+                save_checkpoint(algo, ckpt_dir, snapshot())
+        final = snapshot()
+        save_checkpoint(algo, ckpt_dir, final)
+        trainer = _eval_trainer(args, algo, seed, env_steps, counts)
+        result = trainer.evaluate(args.eval_episodes)
+        write_symbol_views(writer, trainer, result, env_steps)
+        summary = summarize(args, trainer, result, seed, final["wall_s"])
+        writer.add_scalar("eval/success", summary["success"] or 0.0, env_steps)
+        writer.add_scalar("eval/mean_return", summary["mean_return"], env_steps)
+    finally:
+        writer.close()
+        algo.stop()
+    arrays = {}
+    for agent, msgs in result.messages.items():
+        arrays[f"messages_{agent}"] = msgs
+        if agent in result.meanings:
+            arrays[f"meanings_{agent}"] = result.meanings[agent]
+    if trainer.speakers and trainer.speakers[0] in result.meanings:
+        arrays["messages"] = result.messages[trainer.speakers[0]]
+        arrays["meanings"] = result.meanings[trainer.speakers[0]]
+    atomic_savez(seed_dir / "messages.npz", **arrays)
+    atomic_write_json(seed_dir / "summary.json", summary)
+    return summary
+
+
+def train_rllib(args: Args, run_dir: Path) -> dict:
+    """``python -m experiments.aim --backend rllib``: every seed of ``args`` through
+    RLlib; writes the native backend's run-directory layout and returns the summary
+    over seeds."""
+    from experiments.aim import _aggregate, _jsonable, atomic_write_json
+
+    init_ray(args.address)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "config.json", _jsonable(args))
+    summaries = []
+    for seed in args.seeds:
+        done = run_dir / f"seed_{seed}" / "summary.json"
+        if done.exists() and args.resume is not None:
+            summaries.append(json.loads(done.read_text()))
+            continue
+        summaries.append(run_seed_rllib(args, run_dir, seed))
+    summary = _aggregate(summaries)
+    atomic_write_json(run_dir / "summary.json", summary)
+    if args.progress:
+        keys = ("success", "mean_return", "message_meaning_mi_bits", "topsim")
+        parts = [f"{k}={summary.get(k + '_mean', float('nan')):.3f}" for k in keys]
+        print(f"{run_dir}: " + " ".join(parts))
+    return summary
+
+
+if _RAY_ERROR is not None:  # pragma: no cover - exercised without ray
+    # ``from agents.rllib import train_rllib`` then fails with the install hint, which
+    # ``python -m experiments.aim --backend rllib`` reports as a one-line error.
+    del train_rllib
+
+    def __getattr__(name: str) -> Any:
+        if name == "train_rllib":
+            raise ImportError(INSTALL_HINT) from _RAY_ERROR
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
