@@ -68,7 +68,7 @@ class Args:
     """Trainer: the native batched PPO, or RLlib (Ray)."""
     seeds: tuple[int, ...] = (0,)
     """One run per seed."""
-    steps: int = 600_000
+    steps: int = 250_000
     """Env steps per seed (one step of one env counts 1)."""
     device: str = "cpu"
     """Torch device of the native trainer (cpu, cuda, cuda:1, ...)."""

@@ -1,0 +1,204 @@
+"""Smoke and contract tests of ``python -m experiments.gendiff`` (run in-process)."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from experiments import gendiff
+
+TINY = ["--max-history", "3", "--reach-dims", "2", "3", "--digits-samples", "400"]
+
+
+def _read(path):
+    with open(path, newline="") as fh:
+        return {row["task"]: row for row in csv.DictReader(fh)}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gendiff")
+    rows = gendiff.main([*TINY, "--out", str(out), "--quiet"])
+    return out, rows
+
+
+def test_files_written(run):
+    out, rows = run
+    for name in ("difficulty.csv", "difficulty.md", "difficulty.png"):
+        assert (out / name).stat().st_size > 0
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
+    table = _read(out / "difficulty.csv")
+    assert len(table) == len(rows)
+    md = (out / "difficulty.md").read_text()
+    assert "| MNIST |" in md and "digits 8x8" in md
+
+
+def test_reference_rows_reproduce_published(run):
+    out, _ = run
+    table = _read(out / "difficulty.csv")
+    for task in ("MNIST", "CIFAR-10", "Reacher", "cart-pole T=1", "cart-pole T=2"):
+        row = table[task]
+        assert row["source"] == "published"
+        assert float(row["bits"]) == pytest.approx(float(row["published"]), rel=1e-3)
+    assert table["SVHN"]["source"] == table["ImageNet"]["source"] == "computed"
+    assert table["digits 8x8"]["source"] == "estimated"
+    assert float(table["digits 8x8"]["bits"]) > 0
+
+
+def test_closed_form_mdp_below_pomdp(run):
+    out, _ = run
+    table = _read(out / "difficulty.csv")
+    bits = {k: float(v["log10_bits"]) for k, v in table.items()}
+    # the published simplified cart-pole: MDP (T=1) < POMDP (T=2)
+    assert bits["cart-pole T=1"] < bits["cart-pole T=2"]
+    if "cartpole position T=1" not in bits:
+        pytest.skip("cartpole_v0 not available")
+    # position-only: the MDP-sized input (T=1, insufficient) is below the POMDP's
+    # minimal sufficient input (T=2); more history always costs bits
+    assert bits["cartpole position T=1"] < bits["cartpole position T=2"]
+    assert bits["cartpole position T=2"] < bits["cartpole position T=3"]
+    assert bits["cartpole full T=1"] < bits["cartpole full T=2"]
+    # full state at T=1 (MDP) and positions at T=2 (POMDP) are both 4-D inputs:
+    # the closed form depends on input dimension only, so they tie
+    assert bits["cartpole full T=1"] <= bits["cartpole position T=2"]
+    assert "input insufficient" in table["cartpole position T=1"]["note"]
+    assert table["cartpole position T=2"]["note"] == "minimal sufficient input"
+
+
+def test_env_rows_reach_and_referential(run):
+    out, _ = run
+    table = _read(out / "difficulty.csv")
+    if "reach dim=2 goal visible" in table:
+        for dim in (2, 3):
+            visible = float(table[f"reach dim={dim} goal visible"]["log10_bits"])
+            hidden = float(table[f"reach dim={dim} goal hidden"]["log10_bits"])
+            told = float(table[f"reach dim={dim} goal hidden + speaker"]["log10_bits"])
+            assert visible < hidden and told < hidden
+        assert float(table["reach dim=2 goal visible"]["log10_bits"]) < float(
+            table["reach dim=3 goal visible"]["log10_bits"]
+        )
+    if "listener with message" in table:
+        assert float(table["listener no message"]["m"]) < float(
+            table["listener with message"]["m"]
+        )
+
+
+def test_no_envs_flag(tmp_path):
+    rows = gendiff.main(["--no-envs", "--no-plot", "--quiet", "--out", str(tmp_path)])
+    assert {r.group for r in rows} == {"reference", "data"}
+    assert not (tmp_path / "difficulty.png").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--delta-method", "bogus"],
+        ["--no-such-flag"],
+        ["--max-history", "0"],
+        ["--reach-dims", "two"],
+        ["--histories", "1"],
+        ["--histories", "2", "x"],
+        ["--timesteps", "ten"],
+    ],
+)
+def test_bad_flags_exit_2(argv, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        gendiff.main([*argv, "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_every_flag_has_help(capsys):
+    parser = gendiff.build_parser()
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings} has no help text"
+        if action.dest not in ("help", "config"):
+            assert "(default:" in action.help
+    with pytest.raises(SystemExit) as exc:
+        gendiff.main(["--help"])
+    assert exc.value.code == 0
+    assert "--delta-method {sample,evt}" in capsys.readouterr().out
+
+
+def test_args_defaults_and_frozen():
+    args = gendiff.parse_args([])
+    assert args == gendiff.Args()
+    assert args.out == "runs/gendiff" and not args.empirical
+    with pytest.raises(AttributeError):
+        args.out = "elsewhere"
+
+
+def test_task_inputs_stack_positions_within_episodes():
+    obs = np.arange(5 * 4, dtype=float).reshape(5, 4)
+    episodes = np.array([0, 0, 0, 1, 1])
+    assert gendiff._task_inputs(obs, episodes, 1) is obs
+    X = gendiff._task_inputs(obs, episodes, 2)
+    assert X.shape == (5, 4)
+    pos = obs[:, [0, 2]]
+    np.testing.assert_array_equal(X[1], np.r_[pos[0], pos[1]])
+    np.testing.assert_array_equal(X[3], np.r_[pos[3], pos[3]])  # padded at start
+
+
+def test_native_reach_tiny(tmp_path):
+    envs = pytest.importorskip("envs")
+    pytest.importorskip("agents.native")
+    if "reach_v0" not in envs.names():
+        pytest.skip("reach_v0 not registered")
+    argv = ["--no-envs", "--no-plot", "--quiet", "--native-reach"]
+    argv += ["--native-dims", "2", "--native-steps", "4096", "--seeds", "1"]
+    argv += ["--eval-episodes", "1"]
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    gendiff.main([*argv, "--out", str(tmp_path)])
+    assert torch.get_num_threads() == threads  # main restores the global setting
+    rows = _read(tmp_path / "native_reach.csv")
+    assert set(rows) == {"reach dim=2 goal visible", "reach dim=2 goal hidden"}
+    vis, hid = rows["reach dim=2 goal visible"], rows["reach dim=2 goal hidden"]
+    assert float(vis["closed_form_log10_bits"]) < float(hid["closed_form_log10_bits"])
+    assert math.isfinite(float(vis["final_return"]))
+    assert "agrees with the closed form" in (tmp_path / "native_reach.md").read_text()
+
+
+@pytest.mark.slow
+def test_empirical_tiny(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    envs = pytest.importorskip("envs")
+    if "aim/CartPole-POMDP-v0" not in envs.gym_ids():
+        pytest.skip("aim/CartPole-POMDP-v0 not registered")
+    argv = [
+        "--no-envs",
+        "--no-plot",
+        "--quiet",
+        "--empirical",
+        "--timesteps",
+        "512",
+        "--eval-every",
+        "512",
+        "--eval-episodes",
+        "1",
+        "--seeds",
+        "1",
+        "--histories",
+        "2",
+        "3",
+        "--n-hypotheses",
+        "6",
+        "--hypothesis-epochs",
+        "20",
+        "--out",
+        str(tmp_path),
+    ]
+    gendiff.main(argv)
+    rows = _read(tmp_path / "empirical.csv")
+    assert set(rows) == {
+        "CartPole full",
+        "CartPole position T=2",
+        "CartPole position T=3",
+    }
+    for row in rows.values():
+        assert math.isfinite(float(row["closed_form_log10_bits"]))
+        assert float(row["steps_to_threshold"]) > 0
+    assert "Spearman" in (tmp_path / "empirical.md").read_text()
