@@ -86,6 +86,13 @@ class PPOConfig:
     """One network for all agents with the same spaces and role."""
     centralized_value: bool = False
     """Critics see every agent's observation (concatenated)."""
+    lr_decay: float = 1.0
+    """Multiply the learning rate by this after every iteration (AIM: 0.9995)."""
+    ent_decay: float = 1.0
+    """Multiply the entropy weight by this after every iteration (AIM: 0.9999)."""
+    accumulate_grads: bool = False
+    """Never zero the gradients between updates. This reproduces a defect of the
+    AIM reference code, for the study that shows what it does; keep it off."""
 
     def __post_init__(self) -> None:
         for key in ("num_envs", "num_steps", "update_epochs", "num_minibatches"):
@@ -99,6 +106,10 @@ class PPOConfig:
             )
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        for key in ("lr_decay", "ent_decay"):
+            value = getattr(self, key)
+            if not 0 < value <= 1:
+                raise ValueError(f"{key} must be in (0, 1], got {value!r}")
 
     @property
     def batch_size(self) -> int:
@@ -274,10 +285,10 @@ class NativeTrainer:
         }
 
     def _lr_now(self) -> float:
+        lr = self.ppo.lr * self.ppo.lr_decay**self.iteration
         if not self.ppo.anneal_lr or not self.total_steps:
-            return self.ppo.lr
-        frac = max(0.0, 1.0 - self.env_steps / self.total_steps)
-        return self.ppo.lr * frac
+            return lr
+        return lr * max(0.0, 1.0 - self.env_steps / self.total_steps)
 
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
@@ -375,7 +386,8 @@ class NativeTrainer:
             for start in range(0, p.batch_size, mb):
                 idx = perm[start : start + mb]
                 loss, parts = self._minibatch_loss(flat, idx)
-                self.optimizer.zero_grad(set_to_none=True)
+                if not p.accumulate_grads:
+                    self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.modules.parameters(), p.max_grad_norm)
                 self.optimizer.step()
@@ -417,7 +429,7 @@ class NativeTrainer:
                 out.entropy,
                 clip_coef=p.clip_coef,
                 vf_coef=p.vf_coef,
-                ent_coef=p.ent_coef,
+                ent_coef=p.ent_coef * p.ent_decay**self.iteration,
                 mask=f["active"][idx],
             )
             total = total + loss + p.aux_coef * out.aux.total

@@ -106,6 +106,12 @@ class Args:
     """Share one network among agents with the same spaces and role."""
     centralized_value: bool = False
     """Critics see all agents' observations."""
+    lr_decay: float = 1.0
+    """Multiply the learning rate by this every iteration (AIM reference: 0.9995)."""
+    ent_decay: float = 1.0
+    """Multiply the entropy weight by this every iteration (AIM reference: 0.9999)."""
+    accumulate_grads: bool = False
+    """Never zero gradients (reproduces the AIM reference's defect; for studies)."""
     address: str | None = None
     """Ray cluster address (rllib backend): auto, ray://host:10001; default local."""
     num_env_runners: int = 0
@@ -151,6 +157,9 @@ class Args:
             num_minibatches=self.num_minibatches,
             share_parameters=self.share_parameters,
             centralized_value=self.centralized_value,
+            lr_decay=self.lr_decay,
+            ent_decay=self.ent_decay,
+            accumulate_grads=self.accumulate_grads,
         )
 
 
