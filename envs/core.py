@@ -246,7 +246,10 @@ class BatchedEnv:
         """
         if not self._ready:
             raise RuntimeError(f"{self.name}: step() called before reset()")
-        actions = self.check_actions(actions)
+        return self._advance(self.check_actions(actions))
+
+    def _advance(self, actions: dict[str, torch.Tensor]):
+        """``step`` after validation: ``actions`` are known to be valid tensors."""
         rewards, terminated, step_infos = self._step(actions)
         self.elapsed += 1
         truncated = (self.elapsed >= self.max_steps) & ~terminated
@@ -452,19 +455,35 @@ class BatchedEnv:
 
 
 def _action_to_tensor(core: BatchedEnv, agent: str, action: Any) -> torch.Tensor:
-    """One env's action (numpy / Python scalar) as a batch of one, checked for shape."""
+    """One env's action (numpy / Python scalar), validated with numpy, as a batch of
+    one. Raises like :meth:`BatchedEnv.check_actions` (cheaper for a single env)."""
     space = core.action_space(agent)
     arr = np.asarray(action)
-    if arr.dtype == object:
-        raise TypeError(
-            f"{core.name}: action for agent {agent!r} must be numeric, got {action!r}"
-        )
-    if tuple(arr.shape) != tuple(space.shape):
-        raise ValueError(
-            f"{core.name}: action for agent {agent!r} must have shape "
-            f"{space.shape}, got {arr.shape}"
-        )
-    return torch.from_numpy(np.array(arr)).unsqueeze(0)
+    where = f"{core.name}: action for agent {agent!r}"
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{where} must be numeric, got {action!r}")
+    if arr.shape != space.shape:
+        raise ValueError(f"{where} must have shape {space.shape}, got {arr.shape}")
+    if isinstance(space, spaces.Box):
+        if arr.dtype.kind != "f":
+            raise TypeError(f"{where} must be a float, got dtype {arr.dtype}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{where} must be finite, got NaN/inf")
+        if (arr < space.low).any() or (arr > space.high).any():
+            raise ValueError(
+                f"{where} out of range: expected values in [{space.low.min()}, "
+                f"{space.high.max()}], got {arr}"
+            )
+        return torch.from_numpy(np.array(arr, dtype=np.float32)).unsqueeze(0)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{where} must be an integer, got dtype {arr.dtype}")
+    if isinstance(space, spaces.Discrete):
+        low, high = int(space.start), int(space.start + space.n)
+    else:
+        low, high = 0, space.nvec
+    if (arr < low).any() or (arr >= high).any():
+        raise ValueError(f"{where} out of range: expected values in {space}, got {arr}")
+    return torch.from_numpy(np.array(arr, dtype=np.int64)).unsqueeze(0)
 
 
 def _first_infos(
@@ -553,11 +572,18 @@ class ParallelFace(ParallelEnv, EzPickle):
                 f"{self.core.name}: actions must be a dict agent -> action, "
                 f"got {type(actions).__name__}"
             )
+        missing = [a for a in self.possible_agents if a not in actions]
+        if missing:
+            raise ValueError(
+                f"{self.core.name}: actions must have every agent "
+                f"{self.possible_agents}; missing {missing}"
+            )
         batched = {}
         for agent, action in actions.items():
             self.core._check_agent(agent)
             batched[agent] = _action_to_tensor(self.core, agent, action)
-        obs, rew, term, trunc, infos = self.core.step(batched)
+        # Validated above with numpy: skip the core's tensor checks.
+        obs, rew, term, trunc, infos = self.core._advance(batched)
         done = bool(
             term[self.possible_agents[0]][0] | trunc[self.possible_agents[0]][0]
         )

@@ -289,3 +289,31 @@ def test_doc_table_names_the_agents_and_spaces(name):
         kind = type(core.action_space(agent)).__name__
         assert kind in spaces_row, f"{kind} of {agent} missing from the doc table"
     assert "Version History" in module.__doc__
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pettingzoo_face_rejects_bad_actions(name):
+    par = envs.make(name)
+    par.reset(seed=0)
+    good = {a: par.action_space(a).sample() for a in par.agents}
+    agent = par.agents[-1]
+    space = par.action_space(agent)
+    snap = _snapshot(par.core)
+    with pytest.raises(ValueError, match=rf"{agent}.*shape"):
+        par.step(dict(good, **{agent: np.zeros((7, 7))}))
+    with pytest.raises(ValueError, match="missing"):
+        par.step({a: x for a, x in good.items() if a != agent})
+    with pytest.raises(TypeError, match=agent):
+        par.step(dict(good, **{agent: "left"}))
+    if isinstance(space, spaces.Discrete | spaces.MultiDiscrete):
+        big = np.full(space.shape, 10**6, dtype=np.int64)
+        with pytest.raises(ValueError, match=rf"{agent}.*out of range"):
+            par.step(dict(good, **{agent: big}))
+        with pytest.raises(TypeError, match=rf"{agent}.*integer"):
+            par.step(dict(good, **{agent: np.asarray(good[agent], dtype=np.float64)}))
+    else:
+        nan = np.full(space.shape, np.nan, dtype=np.float32)
+        with pytest.raises(ValueError, match=rf"{agent}.*finite"):
+            par.step(dict(good, **{agent: nan}))
+    assert _unchanged(par.core, snap)
+    par.step(good)
