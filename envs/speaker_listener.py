@@ -62,8 +62,10 @@ velocity and the message are zero. The random draws come from the core's torch g
 seed gives a different episode than in mpe2 (the parity test copies mpe2's state).
 
 ## Infos
-Every agent's infos carry `active` (always true) and `goal` (the goal landmark, 0..2).
-Analysis pairs the speaker's action (the message) with `goal` (the meaning).
+Every agent's infos carry `active` (always true), `goal` (the goal landmark, 0..2) and
+`meaning` (the goal as `[1]`, what analysis pairs with the speaker's word). With
+discrete actions the speaker is a message agent (`message_agents`): trainers give it
+a message channel of one symbol over 3.
 
 ## Episode end
 Truncated after `max_steps` steps (default 25, mpe2's `max_cycles`); never terminates.
@@ -132,11 +134,14 @@ class SpeakerListener(BatchedEnv):
     name: ClassVar[str] = "speaker_listener_v0"
     Config = SpeakerListenerConfig
     possible_agents: ClassVar[tuple[str, ...]] = (SPEAKER, LISTENER)
+    message_agents: ClassVar[tuple[str, ...]] = (SPEAKER,)
     default_max_steps: ClassVar[int] = 25
     render_modes: ClassVar[tuple[str, ...]] = ("ansi", "rgb_array")
     config: SpeakerListenerConfig
 
     def _setup(self) -> None:
+        if self.config.continuous_actions:
+            self.message_agents = ()  # a continuous "say" vector is not a symbol
         dev, n = self.device, self.num_envs
         f32 = torch.float32
         moves = torch.zeros(N_MOVES, DIM_P, dtype=f32, device=dev)
@@ -292,7 +297,11 @@ class SpeakerListener(BatchedEnv):
 
     def _infos(self):
         active, goal = self._all_active, self.goal
-        return {a: {"active": active, "goal": goal} for a in self.possible_agents}
+        meaning = goal[:, None]
+        return {
+            a: {"active": active, "goal": goal, "meaning": meaning}
+            for a in self.possible_agents
+        }
 
     # ------------------------------------------------------------------ misc
     def task_spec(self, agent: str = LISTENER) -> TaskSpec:
