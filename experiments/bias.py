@@ -1,0 +1,759 @@
+"""Representation, simplicity and shortcut bias studies on small models.
+
+Three studies from the inductive-bias literature, each on a model trained here in
+a few seconds on a CPU, plus the same probes on a trained AIM run:
+
+1. **Lampinen** (representation bias, Lampinen, Chan & Hermann 2024): an MLP
+   (4×256 ReLU) reads 32 ±1 bits and outputs an *easy* feature (one bit) and a
+   *hard* one (the parity, XOR, of 2 other bits), both learned to ≥ 99% held-out
+   accuracy (SGD with momentum, stopped at the first epoch where both are). Per
+   hidden layer we report the variance explained by each feature next to its
+   decodability (a linear probe), over seeds. (Parity of 3 bits was not learned
+   by SGD within 100 epochs here, so the default is 2.)
+2. **Shah** (simplicity bias, Shah et al. 2020): LMS-5 data (1 linear + 49 5-slab
+   coordinates, rotated; 10k samples instead of the paper's 100k), MLP 2×100 ReLU
+   trained with SGD (lr 0.1, 5 epochs); the randomized AUC triple (standard,
+   linear-randomized, slab-randomized).
+3. **Hermann** (shortcut bias, Hermann et al. 2024): two equally predictive
+   latents (ρ = 0.9), the shortcut amplified 10×; shortcut bias (reliance minus
+   that of LDA) of a converged linear model (logistic regression on 20k
+   samples), of a linear torch model given the MLPs' budget, and of ReLU MLPs of
+   depth 1..3 (width 256, Adam, 5 and 50 epochs on 1k samples).
+4. ``--run RUN_DIR``: decodability and variance explained of each meaning
+   attribute in the one-hot messages of a trained AIM run
+   (``RUN_DIR/messages.npz`` with ``messages [n, L]`` and ``meanings
+   [n, n_attributes]``). Encoder activations are not probed yet: agents/ has no
+   checkpoint loader (use ``analysis.models.agent_representations`` on a loaded
+   speaker).
+
+How to run
+----------
+``python -m experiments.bias`` (all three studies, 3 seeds, ≈40 s on one busy CPU
+core; torch runs on ``--threads 1`` by default, which is much faster than two
+contended threads for models this small),
+``python -m experiments.bias --quick`` (seconds; a smoke run),
+``python -m experiments.bias --study shah --seeds 5``,
+``python -m experiments.bias --run runs/aim/referential --study none``.
+Outputs go to ``--out`` (default ``runs/bias``): ``lampinen.csv``, ``shah.csv``,
+``hermann.csv``, ``run.csv``, ``summary.md`` and PNG figures, each written
+atomically (temp file + ``os.replace``).
+
+Results to expect
+-----------------
+Measured with the defaults (3 seeds, mean):
+
+- Lampinen: both features learned (accuracy 1.0) and decodable at ≈1.0 from
+  every hidden layer, but the easy feature explains more variance at every layer:
+  easy/hard ≈12× (hidden1), 5× (hidden2), 4× (hidden3), 3.3× (hidden4); the easy
+  feature explains ≈0.71 of the last hidden layer, the hard one ≈0.22.
+- Shah: standard AUC 1.000, linear-randomized 0.501, slab-randomized 1.000: the
+  network relies on the linear coordinate only (the paper: 1.000, 0.507, 1.000).
+- Hermann (shortcut bias; 5 / 50 epochs): converged logistic regression −0.00;
+  linear torch model 0.92 / 0.63; MLP depth 1 0.79 / 0.14, depth 2 0.33 / 0.13,
+  depth 3 0.11 / 0.17. The converged linear model is unbiased and every MLP stays
+  positively biased after 50 epochs, but with equal short budgets the bias falls
+  with depth and the unconverged linear model is the most biased: much of what
+  a fixed budget measures is how fast each model picks up the amplified
+  direction. We do not reproduce the paper's "more with depth".
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import itertools
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from analysis.models import activations
+from analysis.representation import decodability, variance_explained
+from analysis.shortcut import lda_reliance, shortcut_bias, shortcut_dataset
+from analysis.simplicity import lms_dataset, randomized_auc
+
+STUDIES = ("all", "lampinen", "shah", "hermann", "none")
+
+
+@dataclass(frozen=True)
+class Args:
+    """Options of ``python -m experiments.bias``."""
+
+    out: str = field(
+        default="runs/bias", metadata={"help": "output directory (CSV, summary.md)"}
+    )
+    study: str = field(
+        default="all",
+        metadata={
+            "help": "which study to run ('none' with --run probes the run only)",
+            "choices": STUDIES,
+        },
+    )
+    seeds: int = field(default=3, metadata={"help": "seeds per study"})
+    quick: bool = field(
+        default=False, metadata={"help": "tiny sizes for a smoke test (seconds)"}
+    )
+    run: str | None = field(
+        default=None,
+        metadata={"help": "AIM run directory holding messages.npz to probe"},
+    )
+    threads: int = field(
+        default=1,
+        metadata={"help": "torch CPU threads (1 is fastest for these small models)"},
+    )
+    figures: bool = field(default=True, metadata={"help": "write PNG figures"})
+
+    def __post_init__(self) -> None:
+        if self.study not in STUDIES:
+            raise ValueError(f"study must be one of {STUDIES}, got {self.study!r}")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+        if self.study == "none" and self.run is None:
+            raise ValueError("--study none needs --run RUN_DIR")
+
+
+# ----------------------------------------------------------------- models
+
+
+def make_mlp(in_dim: int, hidden: int, depth: int, out_dim: int) -> nn.Sequential:
+    """``depth`` Linear+ReLU blocks of width ``hidden``, then a linear read-out."""
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        layers += [nn.Linear(in_dim, hidden), nn.ReLU()]
+        in_dim = hidden
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+def train_binary(
+    model: nn.Module,
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int = 128,
+    optimizer: str = "sgd",
+    seed: int = 0,
+    stop: Callable[[nn.Module], bool] | None = None,
+) -> nn.Module:
+    """Minibatch training of ``model`` on binary targets ``Y`` in {0, 1}.
+
+    ``Y`` is ``[n]`` or ``[n, outputs]`` (one logistic loss per output). ``stop``,
+    checked after every epoch, ends training early when it returns True.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.as_tensor(X, dtype=torch.float32)
+    targets = torch.as_tensor(Y, dtype=torch.float32).reshape(len(X), -1)
+    if optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    elif optimizer == "momentum":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(inputs), generator=generator)
+        for start in range(0, len(inputs), batch_size):
+            rows = order[start : start + batch_size]
+            logits = model(inputs[rows]).reshape(len(rows), -1)
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, targets[rows])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if stop is not None and stop(model):
+            break
+    model.eval()
+    return model
+
+
+def logits_of(model: nn.Module, X: np.ndarray) -> np.ndarray:
+    """Model outputs ``[n, outputs]`` as numpy, without gradients."""
+    with torch.no_grad():
+        out = model(torch.as_tensor(X, dtype=torch.float32))
+    return out.reshape(len(X), -1).numpy().astype(np.float64)
+
+
+# --------------------------------------------------------------- Lampinen
+
+
+@dataclass(frozen=True)
+class LampinenConfig:
+    """Sizes of the Lampinen study."""
+
+    n_bits: int = 32
+    parity_bits: int = 2
+    width: int = 256
+    depth: int = 4
+    n_train: int = 8192
+    n_test: int = 2048
+    max_epochs: int = 40
+    optimizer: str = "momentum"
+    lr: float = 0.02
+    target_accuracy: float = 0.99
+
+
+def lampinen_data(
+    n: int, *, n_bits: int, parity_bits: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """±1 bits and features ``[easy, hard]`` in ±1 (easy = bit 0, hard = parity).
+
+    The hard feature is the product (parity) of bits ``1 .. parity_bits``.
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.choice(np.array([-1.0, 1.0]), size=(n, n_bits))
+    easy = X[:, 0]
+    hard = np.prod(X[:, 1 : 1 + parity_bits], axis=1)
+    return X, np.stack([easy, hard], axis=1)
+
+
+def lampinen_study(seed: int, config: LampinenConfig) -> list[dict[str, Any]]:
+    """Train the two-feature MLP, then compare variance explained and decodability.
+
+    Returns one row per (hidden layer, feature) with the held-out accuracy of the
+    model on that feature, the variance explained (R²) and the probe accuracy.
+    """
+    X, F = lampinen_data(
+        config.n_train + config.n_test,
+        n_bits=config.n_bits,
+        parity_bits=config.parity_bits,
+        seed=seed,
+    )
+    X_train, F_train = X[: config.n_train], F[: config.n_train]
+    X_test, F_test = X[config.n_train :], F[config.n_train :]
+    torch.manual_seed(seed)
+    model = make_mlp(config.n_bits, config.width, config.depth, 2)
+
+    def accuracy(net: nn.Module) -> np.ndarray:
+        return np.mean(np.sign(logits_of(net, X_test)) == F_test, axis=0)
+
+    train_binary(
+        model,
+        X_train,
+        (F_train + 1.0) / 2.0,
+        epochs=config.max_epochs,
+        lr=config.lr,
+        optimizer=config.optimizer,
+        seed=seed,
+        stop=lambda net: bool(np.all(accuracy(net) >= config.target_accuracy)),
+    )
+    acc = accuracy(model)
+    relus = [name for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
+    acts = activations(model, X_test, layers=relus)
+    rows = []
+    for index, name in enumerate(relus, start=1):
+        ve = variance_explained(acts[name], F_test, seed=seed)
+        dec = decodability(acts[name], F_test, kind="classification", seed=seed)
+        for j, feature in enumerate(("easy", "hard")):
+            rows.append(
+                {
+                    "seed": seed,
+                    "layer": f"hidden{index}",
+                    "feature": feature,
+                    "model_accuracy": float(acc[j]),
+                    "variance_explained": float(ve[j]),
+                    "decodability": float(dec[j]),
+                }
+            )
+    return rows
+
+
+def lampinen_ratios(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Per layer: mean (over seeds) easy variance explained / mean hard one.
+
+    ``inf`` when the hard feature explains nothing (mean R² ≤ 0) at that layer.
+    """
+    ratios = {}
+    for layer in dict.fromkeys(r["layer"] for r in rows):
+        easy, hard = (
+            float(
+                np.mean(
+                    [
+                        r["variance_explained"]
+                        for r in rows
+                        if r["layer"] == layer and r["feature"] == feature
+                    ]
+                )
+            )
+            for feature in ("easy", "hard")
+        )
+        ratios[layer] = easy / hard if hard > 0 else float("inf")
+    return ratios
+
+
+# ------------------------------------------------------------------- Shah
+
+
+@dataclass(frozen=True)
+class ShahConfig:
+    """Sizes of the Shah study (the paper: 100k samples)."""
+
+    n_train: int = 10_000
+    n_test: int = 2_000
+    dim: int = 50
+    slabs: int = 5
+    width: int = 100
+    depth: int = 2
+    epochs: int = 5
+    lr: float = 0.1
+
+
+def shah_study(seed: int, config: ShahConfig) -> dict[str, Any]:
+    """Train an MLP on LMS-k and return its randomized AUC triple."""
+    X, y, info = lms_dataset(
+        config.n_train + config.n_test, dim=config.dim, slabs=config.slabs, seed=seed
+    )
+    torch.manual_seed(seed)
+    model = make_mlp(config.dim, config.width, config.depth, 1)
+    train_binary(
+        model,
+        X[: config.n_train],
+        y[: config.n_train],
+        epochs=config.epochs,
+        lr=config.lr,
+        seed=seed,
+    )
+    result = randomized_auc(
+        lambda data: logits_of(model, data)[:, 0],
+        X[config.n_train :],
+        y[config.n_train :],
+        info.linear_coords,
+        rotation=info.rotation,
+        seed=seed,
+    )
+    return {"seed": seed, **result.as_dict()}
+
+
+# ---------------------------------------------------------------- Hermann
+
+
+@dataclass(frozen=True)
+class HermannConfig:
+    """Generator and training sizes of the Hermann study."""
+
+    n_train: int = 1_000
+    rho: float = 0.9
+    alpha_shortcut: float = 10.0
+    dim: int = 100
+    width: int = 256
+    depths: tuple[int, ...] = (1, 2, 3)
+    epochs: tuple[int, ...] = (5, 50)
+    lr: float = 1e-3
+    batch_size: int = 100
+    n_linear: int = 20_000
+
+
+def hermann_study(seed: int, config: HermannConfig) -> list[dict[str, Any]]:
+    """Shortcut bias of a linear model and of ReLU MLPs of each depth."""
+    from sklearn.linear_model import LogisticRegression
+
+    kwargs = {
+        "rho_core": config.rho,
+        "rho_shortcut": config.rho,
+        "alpha_shortcut": config.alpha_shortcut,
+        "dim": config.dim,
+        "seed": seed,
+    }
+    X_lin, y_lin, _, generator = shortcut_dataset(config.n_linear, **kwargs)
+    linear = LogisticRegression(max_iter=2000).fit(X_lin, y_lin)
+    reference = lda_reliance(generator, n_reference=config.n_linear, seed=seed)
+    rows = [
+        {
+            "seed": seed,
+            "model": "linear",
+            "depth": 0,
+            "epochs": 0,
+            "bias": shortcut_bias(linear.predict, generator, reference=reference),
+        }
+    ]
+    X, y = X_lin[: config.n_train], y_lin[: config.n_train]
+    # depth 0: a linear torch model with the MLPs' training budget.
+    for depth, epochs in itertools.product((0, *config.depths), config.epochs):
+        torch.manual_seed(seed)
+        model = make_mlp(config.dim, config.width, depth, 1)
+        train_binary(
+            model,
+            X,
+            (y + 1) / 2,
+            epochs=epochs,
+            lr=config.lr,
+            batch_size=config.batch_size,
+            optimizer="adam",
+            seed=seed,
+        )
+
+        def predict(data: np.ndarray, net: nn.Module = model) -> np.ndarray:
+            return (logits_of(net, data)[:, 0] > 0).astype(np.int64)
+
+        rows.append(
+            {
+                "seed": seed,
+                "model": f"mlp{depth}" if depth else "linear_torch",
+                "depth": depth,
+                "epochs": epochs,
+                "bias": shortcut_bias(predict, generator, reference=reference),
+            }
+        )
+    return rows
+
+
+# ------------------------------------------------------------- AIM run dir
+
+
+def run_message_files(run_dir: str | Path) -> list[Path]:
+    """The ``messages.npz`` files of a run: ``RUN_DIR/messages.npz`` or, as
+    ``python -m experiments.aim`` writes them, ``RUN_DIR/seed_*/messages.npz``."""
+    root = Path(run_dir)
+    if (root / "messages.npz").is_file():
+        return [root / "messages.npz"]
+    files = sorted(root.glob("seed_*/messages.npz"))
+    if not files:
+        raise ValueError(
+            f"no messages.npz in run directory {run_dir} (nor in its seed_* folders)"
+        )
+    return files
+
+
+def load_run_messages(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``messages [n, L]`` and ``meanings [n, n_attributes]`` from a file."""
+    path = Path(path)
+    with np.load(path) as data:
+        missing = {"messages", "meanings"} - set(data.files)
+        if missing:
+            raise ValueError(f"{path} lacks arrays {sorted(missing)}")
+        messages, meanings = data["messages"], data["meanings"]
+    if messages.ndim == 1:
+        messages = messages[:, None]
+    if meanings.ndim == 1:
+        meanings = meanings[:, None]
+    if messages.ndim != 2 or meanings.ndim != 2 or len(messages) != len(meanings):
+        raise ValueError(
+            f"messages must be [n, L] and meanings [n, n_attributes] with the same n, "
+            f"got {messages.shape} and {meanings.shape}"
+        )
+    if len(messages) < 4:
+        raise ValueError(f"{path} holds {len(messages)} samples; need at least 4")
+    return messages.astype(np.int64), meanings.astype(np.int64)
+
+
+def one_hot_messages(messages: np.ndarray) -> np.ndarray:
+    """Concatenated one-hot encoding of every message position, ``[n, L·V]``."""
+    vocab = int(messages.max()) + 1
+    return np.eye(vocab)[messages].reshape(len(messages), -1)
+
+
+def run_study(run_dir: str | Path, seed: int = 0) -> list[dict[str, Any]]:
+    """Per file and attribute: probe accuracy and variance explained in messages.
+
+    Decodability is the held-out accuracy of a logistic probe from the one-hot
+    messages to the attribute; variance explained regresses the one-hot messages
+    on the one-hot attribute (``categorical=True``).
+    """
+    rows = []
+    for path in run_message_files(run_dir):
+        messages, meanings = load_run_messages(path)
+        encoded = one_hot_messages(messages)
+        dec = decodability(encoded, meanings, kind="classification", seed=seed)
+        ve = variance_explained(encoded, meanings, seed=seed, categorical=True)
+        for j, column in enumerate(meanings.T):
+            counts = np.unique(column, return_counts=True)[1]
+            rows.append(
+                {
+                    "source": str(path.parent.name),
+                    "attribute": j,
+                    "decodability": float(dec[j]),
+                    "majority_baseline": float(counts.max() / len(column)),
+                    "variance_explained": float(ve[j]),
+                }
+            )
+    return rows
+
+
+# ----------------------------------------------------------------- output
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows (dicts with the same keys) as CSV, atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buffer.getvalue().encode())
+
+
+def _mean_std(values: Sequence[float]) -> str:
+    values = np.asarray(values, dtype=np.float64)
+    return f"{values.mean():.3f} ± {values.std():.3f}"
+
+
+def summarize(results: dict[str, list[dict[str, Any]]]) -> str:
+    """Markdown tables of every study that ran."""
+    lines = ["# Bias studies", ""]
+    if "lampinen" in results:
+        rows = results["lampinen"]
+        ratios = lampinen_ratios(rows)
+        lines += [
+            "## Lampinen: variance explained vs decodability (mean ± sd over seeds)",
+            "",
+            "| layer | feature | model acc. | variance explained | decodability |",
+            "|---|---|---|---|---|",
+        ]
+        for layer in dict.fromkeys(r["layer"] for r in rows):
+            for feature in ("easy", "hard"):
+                sel = [
+                    r for r in rows if r["layer"] == layer and r["feature"] == feature
+                ]
+                lines.append(
+                    f"| {layer} | {feature} | "
+                    f"{_mean_std([r['model_accuracy'] for r in sel])} | "
+                    f"{_mean_std([r['variance_explained'] for r in sel])} | "
+                    f"{_mean_std([r['decodability'] for r in sel])} |"
+                )
+        lines += ["", "Easy / hard variance explained, per layer: "]
+        lines.append(", ".join(f"{k} {v:.2f}×" for k, v in ratios.items()))
+        lines.append("")
+    if "shah" in results:
+        rows = results["shah"]
+        lines += [
+            "## Shah: randomized AUC on LMS-5 (mean ± sd over seeds)",
+            "",
+            "| standard | linear (S) randomized | slabs (S^c) randomized |",
+            "|---|---|---|",
+            "| "
+            + " | ".join(
+                _mean_std([r[key] for r in rows])
+                for key in ("standard", "s_randomized", "sc_randomized")
+            )
+            + " |",
+            "",
+        ]
+    if "hermann" in results:
+        rows = results["hermann"]
+        lines += [
+            "## Hermann: shortcut bias (R_model − R_LDA, mean ± sd over seeds)",
+            "",
+            "| model | depth | epochs (0: converged) | shortcut bias |",
+            "|---|---|---|---|",
+        ]
+        for model, epochs in dict.fromkeys((r["model"], r["epochs"]) for r in rows):
+            sel = [r for r in rows if r["model"] == model and r["epochs"] == epochs]
+            bias = _mean_std([r["bias"] for r in sel])
+            lines.append(f"| {model} | {sel[0]['depth']} | {epochs} | {bias} |")
+        lines.append("")
+    if "run" in results:
+        rows = results["run"]
+        lines += [
+            "## AIM run: meaning attributes in the one-hot messages",
+            "",
+            "| source | attribute | decodability | majority baseline | "
+            "variance explained |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['source']} | {r['attribute']} | {r['decodability']:.3f} | "
+            f"{r['majority_baseline']:.3f} | {r['variance_explained']:.3f} |"
+            for r in rows
+        ]
+        lines.append("")
+        for source in dict.fromkeys(r["source"] for r in rows):
+            best = max(
+                (r for r in rows if r["source"] == source),
+                key=lambda r: r["decodability"],
+            )
+            lines.append(f"Most decodable attribute ({source}): {best['attribute']}.")
+        lines += [
+            "",
+            "Encoder activations are not probed: rebuilding the trainer from "
+            "`checkpoints/latest.pt` is not wired up yet.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    write_atomic(path, buffer.getvalue())
+
+
+def write_figures(results: dict[str, list[dict[str, Any]]], out: Path) -> list[Path]:
+    """One PNG per study that ran (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    if "lampinen" in results:
+        rows = results["lampinen"]
+        layers = list(dict.fromkeys(r["layer"] for r in rows))
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        for feature, marker in (("easy", "o"), ("hard", "s")):
+            for ax, metric in zip(axes, ("variance_explained", "decodability")):
+                means = [
+                    np.mean(
+                        [
+                            r[metric]
+                            for r in rows
+                            if r["layer"] == layer and r["feature"] == feature
+                        ]
+                    )
+                    for layer in layers
+                ]
+                ax.plot(layers, means, marker=marker, label=feature)
+                ax.set_title(metric.replace("_", " "))
+        axes[0].legend()
+        _save_figure(fig, out / "lampinen.png")
+        plt.close(fig)
+        written.append(out / "lampinen.png")
+    if "hermann" in results:
+        rows = results["hermann"]
+        keys = list(dict.fromkeys((r["model"], r["epochs"]) for r in rows))
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.bar(
+            [f"{m}\n{e} ep" if e else m for m, e in keys],
+            [
+                np.mean([r["bias"] for r in rows if (r["model"], r["epochs"]) == k])
+                for k in keys
+            ],
+        )
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_ylabel("shortcut bias")
+        _save_figure(fig, out / "hermann.png")
+        plt.close(fig)
+        written.append(out / "hermann.png")
+    if "shah" in results:
+        rows = results["shah"]
+        keys = ("standard", "s_randomized", "sc_randomized")
+        fig, ax = plt.subplots(figsize=(4.5, 3.5))
+        ax.bar(keys, [np.mean([r[k] for r in rows]) for k in keys])
+        ax.set_ylim(0.0, 1.05)
+        ax.set_ylabel("AUC")
+        _save_figure(fig, out / "shah.png")
+        plt.close(fig)
+        written.append(out / "shah.png")
+    return written
+
+
+# ------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> Args:
+    """Build ``Args`` from the command line (argparse exits with code 2 on errors)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.bias", description=__doc__.split("\n\n")[0]
+    )
+    for f in fields(Args):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata["help"]
+        if f.type in (bool, "bool"):
+            parser.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=f.default,
+                help=help_text,
+            )
+            continue
+        kind = int if f.type in (int, "int") else str
+        parser.add_argument(
+            flag,
+            type=kind,
+            default=f.default,
+            choices=f.metadata.get("choices"),
+            help=f"{help_text} (default: {f.default})",
+        )
+    namespace = parser.parse_args(argv)
+    try:
+        return Args(**vars(namespace))
+    except ValueError as error:
+        parser.error(str(error))
+        raise  # unreachable: parser.error exits
+
+
+def configs(quick: bool) -> tuple[LampinenConfig, ShahConfig, HermannConfig]:
+    """Full or ``--quick`` sizes of the three studies."""
+    if not quick:
+        return LampinenConfig(), ShahConfig(), HermannConfig()
+    return (
+        LampinenConfig(width=32, depth=2, n_train=512, n_test=256, max_epochs=3),
+        ShahConfig(n_train=500, n_test=200, dim=10, width=16, epochs=1),
+        HermannConfig(
+            n_train=200, dim=10, width=16, depths=(1,), epochs=(2,), n_linear=1000
+        ),
+    )
+
+
+def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Run the studies selected by ``argv``; write CSV, Markdown and figures.
+
+    Returns the rows of every study that ran, keyed by study name.
+    """
+    args = parse_args(argv)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(args: Args) -> dict[str, list[dict[str, Any]]]:
+    from rich.progress import Progress
+
+    lampinen, shah, hermann = configs(args.quick)
+    seeds = [0] if args.quick and args.seeds == Args.seeds else range(args.seeds)
+    jobs: list[tuple[str, Callable[[], Any]]] = []
+    for seed in seeds:
+        if args.study in ("all", "lampinen"):
+            jobs.append(("lampinen", lambda s=seed: lampinen_study(s, lampinen)))
+        if args.study in ("all", "shah"):
+            jobs.append(("shah", lambda s=seed: [shah_study(s, shah)]))
+        if args.study in ("all", "hermann"):
+            jobs.append(("hermann", lambda s=seed: hermann_study(s, hermann)))
+    if args.run is not None:
+        jobs.append(("run", lambda: run_study(args.run)))
+    results: dict[str, list[dict[str, Any]]] = {}
+    start = time.perf_counter()
+    with Progress(transient=True) as progress:
+        task = progress.add_task("bias studies", total=len(jobs))
+        for name, job in jobs:
+            progress.update(task, description=f"{name}")
+            results.setdefault(name, []).extend(job())
+            progress.advance(task)
+    out = Path(args.out)
+    for name, rows in results.items():
+        write_csv(out / f"{name}.csv", rows)
+    summary = summarize(results)
+    summary += f"\nWall time: {time.perf_counter() - start:.1f} s.\n"
+    write_atomic(out / "summary.md", summary.encode())
+    if args.figures and results:
+        write_figures(results, out)
+    print(summary)
+    return results
+
+
+if __name__ == "__main__":
+    main()
