@@ -24,20 +24,31 @@ subclass).
   codebook, cluster sizes, usage counters) are averaged over the learners after each
   update: DDP all-reduces gradients, not buffers.
 * :class:`AimCallbacks` records each episode's symbols, success and team return on
-  the env runners, and writes the TensorBoard scalars of the native trainer
-  (``charts/...``, ``losses/<agent>/...``, ``symbols/...``) from the driver.
+  the env runners and turns every training result into the native trainer's
+  scalars (``charts/...``, ``losses/<agent>/...``, ``symbols/...``, in
+  ``result["aim"]``), which :func:`run_seed_rllib` writes with a ``SummaryWriter``
+  (RLlib writes no events without Tune).
 * Envs reach RLlib through their PettingZoo face: ``ParallelPettingZooEnv`` over
   ``envs.make(name, **config)``, registered with ``tune.register_env``. Speaker and
   listener spaces differ, which the wrapper's per-agent ``Dict`` spaces handle. Every
   agent acts at every step (the two-phase envs ignore an inactive agent's action).
+* A shared vocabulary (``build_config(..., shared_vocabulary=True)``): all speakers
+  talk through one codebook (:class:`AimMultiRLModule`, RLlib's shared-encoder
+  pattern); its parameters are stepped by the first speaker's optimizer only.
+  ``share_parameters`` instead shares whole networks between agents with the same
+  spaces and role.
 
-Ray is imported inside functions, so ``import agents`` never needs it; without it the
-entry points raise ``ImportError`` with the install hint
+``import agents`` never imports Ray. ``import agents.rllib`` imports it when it is
+installed; without it the module still imports (placeholder base classes), and
+:func:`train_rllib` / building a module raise ``ImportError`` with the install hint
 ``pip install "aim-suite[rllib]"``.
 
-Not done here: a centralized critic (``--centralized-value`` raises ``ValueError``) and
-a vocabulary shared by several speakers (every env of the suite has one speaker per
-episode; ``share_parameters`` shares whole networks between same-role agents).
+Differences from the native trainer: RLlib's GAE connector computes the advantages
+(same ``gamma``/``lambda``) and standardizes them per batch before ``ppo_loss``
+standardizes them per minibatch; Adam has RLlib's ``eps=1e-8`` (native: ``1e-5``);
+``--num-steps`` is the rollout fragment per env. Not done here: a centralized critic
+(``--centralized-value`` raises ``ValueError``); ``--device`` is ignored (use
+``--num-gpus-per-learner``); the symbol views are written once, after evaluation.
 """
 
 from __future__ import annotations
@@ -64,6 +75,7 @@ __all__ = [
     "INSTALL_HINT",
     "AddActiveMask",
     "AimCallbacks",
+    "AimMultiRLModule",
     "AimPPOLearner",
     "AimRLModule",
     "build_config",
@@ -92,6 +104,7 @@ try:  # The base classes come from RLlib; without Ray, placeholders raise the hi
         TorchMultiCategorical,
     )
     from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
     from ray.rllib.core.rl_module.torch import TorchRLModule
 
     _RAY_ERROR: ImportError | None = None
@@ -109,6 +122,8 @@ except ImportError as _err:  # pragma: no cover - exercised without ray
     class ConnectorV2(_NeedsRay): ...
 
     class TorchRLModule(_NeedsRay): ...
+
+    class MultiRLModule(_NeedsRay): ...
 
     class ValueFunctionAPI: ...
 
@@ -221,18 +236,17 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
         return logp.reshape(n, len(obs)).t()
 
     def _act(self, batch: dict[str, Any]) -> dict[str, Any]:
-        was_training = self.net.training
-        self.net.eval()
-        try:
-            with torch.no_grad():
-                obs = batch[Columns.OBS].float()
-                if isinstance(self.net, Speaker):
-                    dist_inputs = self.evaluate(obs)[0]
-                else:
-                    dist_inputs = self._dist_inputs(obs)
-                values = self.compute_values(batch)
-        finally:
-            self.net.train(was_training)
+        # Env runners' copies only act: eval mode (frozen codebook) from the first
+        # call on; the learner's copy switches back in ``_forward_train``.
+        if self.net.training:
+            self.net.eval()
+        with torch.no_grad():
+            obs = batch[Columns.OBS].float()
+            if isinstance(self.net, Speaker):
+                dist_inputs = self.evaluate(obs)[0]
+            else:
+                dist_inputs = self._dist_inputs(obs)
+            values = self.compute_values(batch)
         return {Columns.ACTION_DIST_INPUTS: dist_inputs, Columns.VF_PREDS: values}
 
     def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
@@ -245,6 +259,8 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
         return self._act(batch)
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        if not self.net.training:
+            self.net.train()
         dist_inputs, logp, entropy, aux = self.evaluate(
             batch[Columns.OBS], batch[Columns.ACTIONS]
         )
@@ -258,6 +274,47 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None):
         return self.net.critic(batch[Columns.OBS].float()).squeeze(-1)
+
+
+class AimMultiRLModule(MultiRLModule):
+    """A ``MultiRLModule`` whose speakers can share one vocabulary.
+
+    ``model_config["shared_channel"]``: module ids of speakers. Every part of the
+    first one's channel that fits the others (same type and tensor shapes: the VQ
+    codebook and the encoder projection, or a categorical head) becomes one object
+    shared by all: RLlib's shared-encoder pattern, the shared part living in the
+    first module. Parts that cannot fit (a VQ decoder reconstructing observations of
+    other sizes) and the usage counters stay per speaker. :class:`AimPPOLearner`
+    gives the shared parameters to the first module's optimizer only.
+    """
+
+    def setup(self) -> None:
+        super().setup()
+        ids = list((self.model_config or {}).get("shared_channel") or ())
+        if len(ids) < 2:
+            return
+        owner = self._rl_modules[ids[0]].net.channel
+        for module_id in ids[1:]:
+            channel = self._rl_modules[module_id].net.channel
+            shared = [
+                name
+                for name, part in owner.named_children()
+                if _fits(part, getattr(channel, name, None))
+            ]
+            if type(channel) is not type(owner) or not shared:
+                raise ValueError(
+                    f"shared vocabulary: the channels of {ids[0]!r} and "
+                    f"{module_id!r} have no part in common"
+                )
+            for name in shared:
+                setattr(channel, name, getattr(owner, name))
+
+
+def _fits(a: torch.nn.Module, b: torch.nn.Module | None) -> bool:
+    if b is None or type(a) is not type(b):
+        return False
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape for k in sa)
 
 
 # ---------------------------------------------------------------------- learner
@@ -327,6 +384,23 @@ class AimPPOLearner(PPOTorchLearner):
         self.metrics.log_dict(logged, key=module_id, window=1)
         return total
 
+    def configure_optimizers_for_module(self, module_id, config=None) -> None:
+        """Adam over the module's parameters, except a shared channel's in every
+        module but its owner (each parameter is stepped once)."""
+        shared = list(self.config.learner_config_dict.get("aim_shared_channel", ()))
+        params = self.get_parameters(self._module[module_id])
+        if module_id in shared[1:]:
+            owner = self._module[shared[0]].unwrapped()
+            skip = {id(p) for p in owner.parameters()}
+            params = [p for p in params if id(p) not in skip]
+        optimizer = torch.optim.Adam(params)
+        self.register_optimizer(
+            module_id=module_id,
+            optimizer=optimizer,
+            params=params,
+            lr_or_lr_schedule=config.lr,
+        )
+
     def after_gradient_based_update(self, *, timesteps) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
         self._sync_buffers()
@@ -340,12 +414,12 @@ class AimPPOLearner(PPOTorchLearner):
         world = dist.get_world_size()
         if world < 2:
             return
-        for module in self.module.values():
-            net = module.unwrapped().net
-            for buf in net.buffers():
-                if buf.is_floating_point():
-                    dist.all_reduce(buf, op=dist.ReduceOp.SUM)
-                    buf.div_(world)
+        with torch.no_grad():
+            for module in self.module.values():
+                for buf in module.unwrapped().net.buffers():
+                    if buf.is_floating_point():
+                        dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+                        buf.div_(world)
 
 
 # ---------------------------------------------------------------------- callbacks
@@ -505,8 +579,18 @@ def batch_size(args: Args) -> int:
     return args.num_envs * args.num_steps
 
 
-def build_config(args: Args, seed: int, logdir: Path | None = None):
-    """The ``PPOConfig`` of one seed of ``args``."""
+def build_config(
+    args: Args,
+    seed: int,
+    logdir: Path | None = None,
+    *,
+    shared_vocabulary: bool | None = None,
+):
+    """The ``PPOConfig`` of one seed of ``args``.
+
+    ``shared_vocabulary`` (default: ``args.shared_vocabulary`` if ``Args`` has it,
+    else False): all speakers talk through one channel (:class:`AimMultiRLModule`).
+    """
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
     from ray.tune.registry import register_env
@@ -519,6 +603,9 @@ def build_config(args: Args, seed: int, logdir: Path | None = None):
 
     core = envs.make_vec(args.env, 1, **args.env_config)
     shapes = {s: _symbol_shape(core.action_space(s)) for s in speakers}
+    if shared_vocabulary is None:
+        shared_vocabulary = bool(args.shared_vocabulary)
+    shared = sorted({mapping[a] for a in speakers}) if shared_vocabulary else []
     batch = batch_size(args)
     per_learner = max(1, batch // max(1, args.num_learners))
     minibatch = max(1, per_learner // args.num_minibatches)
@@ -535,7 +622,10 @@ def build_config(args: Args, seed: int, logdir: Path | None = None):
         .env_runners(
             num_env_runners=args.num_env_runners,
             num_envs_per_env_runner=args.num_envs_per_env_runner,
-            rollout_fragment_length="auto",
+            # Short fragments: RLlib 2.60 numpy-izes every finished episode of a
+            # sample() call at every step (quadratic in episodes per call), which
+            # dominates with two-step episodes and long fragments.
+            rollout_fragment_length=args.num_steps,
         )
         .learners(
             num_learners=args.num_learners,
@@ -547,6 +637,7 @@ def build_config(args: Args, seed: int, logdir: Path | None = None):
                 "aim_speakers": speakers,
                 "aim_symbol_shapes": shapes,
                 "aim_logdir": None if logdir is None else str(logdir),
+                "aim_shared_channel": shared,
             },
         )
         .multi_agent(
@@ -554,7 +645,13 @@ def build_config(args: Args, seed: int, logdir: Path | None = None):
             policy_mapping_fn=_Mapping(mapping),
             policies_to_train=list(specs),
         )
-        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
+        .rl_module(
+            rl_module_spec=MultiRLModuleSpec(
+                multi_rl_module_class=AimMultiRLModule,
+                rl_module_specs=specs,
+                model_config={"shared_channel": shared},
+            )
+        )
         .training(
             lr=args.lr,
             entropy_coeff=args.ent_coef,
@@ -597,7 +694,7 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> None
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
     if address is None:
-        kwargs["num_cpus"] = num_cpus or min(2, os.cpu_count() or 1)
+        kwargs["num_cpus"] = num_cpus or 2
     ray.init(address=address, **kwargs)
 
 
@@ -774,7 +871,8 @@ def train_rllib(args: Args, run_dir: Path) -> dict:
     over seeds."""
     from experiments.aim import _aggregate, _jsonable, atomic_write_json
 
-    init_ray(args.address)
+    # Locally, enough logical CPUs for every actor (the OS shares the real ones).
+    init_ray(args.address, num_cpus=max(2, args.num_env_runners + args.num_learners))
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "config.json", _jsonable(args))

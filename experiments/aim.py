@@ -124,6 +124,8 @@ class Args:
     """GPUs per RLlib learner."""
     ray_storage: str | None = None
     """Shared storage path for multi-node Ray runs."""
+    shared_vocabulary: bool = False
+    """All speakers share one codebook (rllib backend)."""
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -138,6 +140,8 @@ class Args:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
+        if self.backend == "rllib" and self.centralized_value:
+            raise ValueError("centralized_value is not available with backend rllib")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(
                 f"device {self.device!r} requested but CUDA is unavailable"
