@@ -47,7 +47,7 @@ import torch
 
 from experiments._cli import check_fields, parse_args
 
-__all__ = ["Args", "main", "run_seed"]
+__all__ = ["Args", "load_trainer", "main", "make_trainer", "run_seed"]
 
 CHANNELS = ("vq", "rvq", "categorical", "gumbel", "none")
 
@@ -283,13 +283,11 @@ def _progress(enabled: bool):
     )
 
 
-def run_seed(args: Args, seed_dir: Path, seed: int, progress) -> dict:
-    """Train one seed in ``seed_dir`` (resuming from its checkpoint if present)."""
-    from torch.utils.tensorboard import SummaryWriter
-
+def make_trainer(args: Args, seed: int):
+    """The native trainer of one seed of a run."""
     from agents.native import NativeTrainer
 
-    trainer = NativeTrainer(
+    return NativeTrainer(
         args.env,
         args.env_config,
         channel=args.channel,
@@ -299,6 +297,38 @@ def run_seed(args: Args, seed_dir: Path, seed: int, progress) -> dict:
         device=args.device,
         total_steps=args.steps,
     )
+
+
+def load_trainer(seed_dir: str | os.PathLike, *, device: str | None = None):
+    """Rebuild the native trainer of ``RUN_DIR/seed_<s>`` from its ``config.json``
+    and ``checkpoints/latest.pt`` (for analysis of a trained run).
+
+    Raises ``ValueError`` when the folder is not a native run's seed folder.
+    """
+    seed_dir = Path(seed_dir)
+    config, ckpt = seed_dir / "config.json", seed_dir / "checkpoints" / "latest.pt"
+    if not config.is_file() or not ckpt.is_file():
+        raise ValueError(
+            f"{seed_dir} is not a seed folder of a native run (expected config.json "
+            "and checkpoints/latest.pt)"
+        )
+    saved = json.loads(config.read_text())
+    seed = int(saved.pop("seed"))
+    saved["seeds"] = tuple(saved["seeds"])
+    if device is not None:
+        saved["device"] = device
+    args = Args(**saved)
+    trainer = make_trainer(args, seed)
+    state = torch.load(ckpt, map_location=args.device, weights_only=False)
+    trainer.load_state_dict(state["trainer"])
+    return trainer
+
+
+def run_seed(args: Args, seed_dir: Path, seed: int, progress) -> dict:
+    """Train one seed in ``seed_dir`` (resuming from its checkpoint if present)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    trainer = make_trainer(args, seed)
     ckpt = seed_dir / "checkpoints" / "latest.pt"
     wall_before = 0.0
     if ckpt.exists():

@@ -22,9 +22,10 @@ a few seconds on a CPU, plus the same probes on a trained AIM run:
 4. ``--run RUN_DIR``: decodability and variance explained of each meaning
    attribute in the one-hot messages of a trained AIM run
    (``RUN_DIR/messages.npz`` with ``messages [n, L]`` and ``meanings
-   [n, n_attributes]``). Encoder activations are not probed yet: agents/ has no
-   checkpoint loader (use ``analysis.models.agent_representations`` on a loaded
-   speaker).
+   [n, n_attributes]``), and, for native runs, the same for the speaker's
+   encoder output on fresh targets (the trainer rebuilt from its checkpoint by
+   ``experiments.aim.load_trainer``): how strongly each attribute is represented
+   in the encoder and in the codes, and which one the channel relies on most.
 
 How to run
 ----------
@@ -452,30 +453,71 @@ def one_hot_messages(messages: np.ndarray) -> np.ndarray:
     return np.eye(vocab)[messages].reshape(len(messages), -1)
 
 
-def run_study(run_dir: str | Path, seed: int = 0) -> list[dict[str, Any]]:
-    """Per file and attribute: probe accuracy and variance explained in messages.
+def _probe_rows(
+    source: str, encoded: np.ndarray, meanings: np.ndarray, seed: int
+) -> list[dict[str, Any]]:
+    """Decodability and variance explained of each attribute in ``encoded``."""
+    dec = decodability(encoded, meanings, kind="classification", seed=seed)
+    ve = variance_explained(encoded, meanings, seed=seed, categorical=True)
+    rows = []
+    for j, column in enumerate(meanings.T):
+        counts = np.unique(column, return_counts=True)[1]
+        rows.append(
+            {
+                "source": source,
+                "attribute": j,
+                "decodability": float(dec[j]),
+                "majority_baseline": float(counts.max() / len(column)),
+                "variance_explained": float(ve[j]),
+            }
+        )
+    return rows
 
-    Decodability is the held-out accuracy of a logistic probe from the one-hot
-    messages to the attribute; variance explained regresses the one-hot messages
-    on the one-hot attribute (``categorical=True``).
+
+def speaker_encodings(
+    seed_dir: Path, *, n: int = 2000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The trained speaker's encoder output on ``n`` fresh targets, with meanings.
+
+    Rebuilds the native trainer from the seed folder (``experiments.aim.load_trainer``);
+    ``None`` when the folder has no native checkpoint or the env has no speaker.
+    """
+    from analysis.models import agent_representations
+    from experiments.aim import load_trainer
+
+    try:
+        trainer = load_trainer(seed_dir, device="cpu")
+    except ValueError:
+        return None
+    if not trainer.speakers:
+        return None
+    import envs
+
+    speaker = trainer.speakers[0]
+    env = envs.make_vec(trainer.env_name, n, seed=seed + 12345, **trainer.env_config)
+    obs, infos = env.reset()
+    if "meaning" not in infos[speaker]:
+        return None
+    reps = agent_representations(trainer.nets[speaker], obs[speaker], speak=False)
+    return reps.encoding.reshape(n, -1), infos[speaker]["meaning"].numpy()
+
+
+def run_study(run_dir: str | Path, seed: int = 0) -> list[dict[str, Any]]:
+    """Per seed and attribute: probe accuracy and variance explained in the messages
+    and, for native runs with a checkpoint, in the speaker's encoder output.
+
+    Decodability is the held-out accuracy of a logistic probe to the attribute;
+    variance explained regresses the representation on the one-hot attribute
+    (``categorical=True``).
     """
     rows = []
     for path in run_message_files(run_dir):
         messages, meanings = load_run_messages(path)
-        encoded = one_hot_messages(messages)
-        dec = decodability(encoded, meanings, kind="classification", seed=seed)
-        ve = variance_explained(encoded, meanings, seed=seed, categorical=True)
-        for j, column in enumerate(meanings.T):
-            counts = np.unique(column, return_counts=True)[1]
-            rows.append(
-                {
-                    "source": str(path.parent.name),
-                    "attribute": j,
-                    "decodability": float(dec[j]),
-                    "majority_baseline": float(counts.max() / len(column)),
-                    "variance_explained": float(ve[j]),
-                }
-            )
+        source = str(path.parent.name)
+        rows += _probe_rows(source, one_hot_messages(messages), meanings, seed)
+        encoded = speaker_encodings(path.parent, seed=seed)
+        if encoded is not None:
+            rows += _probe_rows(f"{source}/encoder", *encoded, seed)
     return rows
 
 
@@ -584,12 +626,7 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> str:
                 key=lambda r: r["decodability"],
             )
             lines.append(f"Most decodable attribute ({source}): {best['attribute']}.")
-        lines += [
-            "",
-            "Encoder activations are not probed: rebuilding the trainer from "
-            "`checkpoints/latest.pt` is not wired up yet.",
-            "",
-        ]
+        lines.append("")
     return "\n".join(lines)
 
 

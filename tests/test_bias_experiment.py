@@ -103,3 +103,22 @@ def test_lampinen_pattern_easy_explains_more_variance_at_every_layer():
     print("Lampinen easy/hard variance-explained ratio per layer:", ratios)
     assert list(ratios) == ["hidden1", "hidden2", "hidden3", "hidden4"]
     assert all(ratio > 1.0 for ratio in ratios.values())
+
+
+def test_run_dir_of_a_real_aim_run_probes_messages_and_encoder(tmp_path):
+    from experiments import aim
+
+    aim.main(
+        [
+            "--num-envs", "32", "--num-steps", "2", "--num-minibatches", "2",
+            "--hidden", "16", "--eval-episodes", "64", "--steps", "128",
+            "--no-progress", "--logdir", str(tmp_path), "--name", "run",
+        ]
+    )  # fmt: skip
+    rows = bias.run_study(tmp_path / "run")
+    sources = {r["source"] for r in rows}
+    assert sources == {"seed_0", "seed_0/encoder"}
+    encoder = [r for r in rows if r["source"] == "seed_0/encoder"]
+    assert [r["attribute"] for r in encoder] == [0, 1, 2, 3]
+    # The encoder sees the target's one-hot attributes: every one is decodable.
+    assert all(r["decodability"] > r["majority_baseline"] for r in encoder)
