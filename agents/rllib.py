@@ -1,8 +1,8 @@
 """The distributed trainer: our agents on RLlib's new API stack (Ray).
 
-``python -m experiments.aim --backend rllib`` runs here. RLlib stays at arm's length:
-this module only plugs our pieces into RLlib's builder chain (no ``Algorithm``
-subclass).
+``python -m experiments.aim --backend rllib`` drives it (the run loop is
+:mod:`experiments.aim_rllib`). RLlib stays at arm's length: this module only plugs
+our pieces into RLlib's builder chain (no ``Algorithm`` subclass).
 
 * :class:`AimRLModule` (``TorchRLModule`` + ``ValueFunctionAPI``) wraps the network of
   :func:`agents.networks.build_agent`, one module per agent (``MultiRLModuleSpec``) or
@@ -26,7 +26,7 @@ subclass).
 * :class:`AimCallbacks` records each episode's symbols, success and team return on
   the env runners and turns every training result into the native trainer's
   scalars (``charts/...``, ``losses/<agent>/...``, ``symbols/...``, in
-  ``result["aim"]``), which :func:`run_seed_rllib` writes with a ``SummaryWriter``
+  ``result["aim"]``), which the run loop writes with a ``SummaryWriter``
   (RLlib writes no events without Tune).
 * Envs reach RLlib through their PettingZoo face: ``ParallelPettingZooEnv`` over
   ``envs.make(name, **config)``, registered with ``tune.register_env``. Speaker and
@@ -40,7 +40,7 @@ subclass).
 
 ``import agents`` never imports Ray. ``import agents.rllib`` imports it when it is
 installed; without it the module still imports (placeholder base classes), and
-:func:`train_rllib` / building a module raise ``ImportError`` with the install hint
+:func:`require_ray` / building a module raise ``ImportError`` with the install hint
 ``pip install "aim-suite[rllib]"``.
 
 Differences from the native trainer: RLlib's GAE connector computes the advantages
@@ -56,7 +56,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +81,11 @@ __all__ = [
     "env_creator",
     "init_ray",
     "module_specs",
-    "train_rllib",
+    "module_states",
+    "native_trainer",
+    "require_ray",
+    "save_checkpoint",
+    "symbol_usage",
 ]
 
 INSTALL_HINT = 'the rllib backend needs Ray: pip install "aim-suite[rllib]"'
@@ -128,7 +131,7 @@ except ImportError as _err:  # pragma: no cover - exercised without ray
     class ValueFunctionAPI: ...
 
 
-def _require_ray():
+def require_ray():
     """``ray``, or ``ImportError`` with the install hint."""
     if _RAY_ERROR is not None:
         raise ImportError(INSTALL_HINT) from _RAY_ERROR
@@ -470,11 +473,11 @@ class AimCallbacks(RLlibCallback):
         env_res = result.get(ENV_RUNNER_RESULTS, {})
         aim = env_res.get("aim", {})
         metrics: dict[str, float] = {}
-        episodes = _finite(aim.get("episodes", 0.0))
+        episodes = finite(aim.get("episodes", 0.0))
         if episodes:
-            metrics["charts/episodic_return"] = _finite(aim["return_sum"]) / episodes
+            metrics["charts/episodic_return"] = finite(aim["return_sum"]) / episodes
             if "success_sum" in aim:
-                metrics["charts/success"] = _finite(aim["success_sum"]) / episodes
+                metrics["charts/success"] = finite(aim["success_sum"]) / episodes
             metrics["charts/episodes"] = episodes
         for module_id, values in result.get(LEARNER_RESULTS, {}).items():
             if not isinstance(values, dict) or "policy_loss" not in values:
@@ -486,7 +489,7 @@ class AimCallbacks(RLlibCallback):
         if totals:
             metrics["losses/total"] = float(sum(totals))
         counts = _symbol_counts(env_res.get("aim_symbols", {}), cfg)
-        usage = [_usage(c) for c in counts.values()]
+        usage = [symbol_usage(c) for c in counts.values()]
         if usage:
             for key in ("perplexity", "live_codes"):
                 metrics[f"symbols/{key}"] = float(np.mean([u[key] for u in usage]))
@@ -494,7 +497,7 @@ class AimCallbacks(RLlibCallback):
         result["aim"] = {"metrics": metrics, "symbol_counts": counts}
 
 
-def _finite(value: Any) -> float:
+def finite(value: Any) -> float:
     """A logged sum as a float; RLlib reports NaN for a key without new values."""
     value = float(value if value is not None else 0.0)
     return value if np.isfinite(value) else 0.0
@@ -511,12 +514,12 @@ def _symbol_counts(logged: dict, cfg: dict) -> dict[str, np.ndarray]:
         counts = np.zeros((length, vocab))
         for key, value in logged.get(speaker, {}).items():
             pos, tok = (int(x) for x in key.split("_"))
-            counts[pos, tok] += _finite(value)
+            counts[pos, tok] += finite(value)
         out[speaker] = counts
     return out
 
 
-def _usage(counts: np.ndarray) -> dict[str, float]:
+def symbol_usage(counts: np.ndarray) -> dict[str, float]:
     """Perplexity and live codes of ``counts [L, V]`` pooled over positions (the
     definition of :meth:`agents.channels.Channel.usage`)."""
     pooled = counts.sum(0)
@@ -687,7 +690,7 @@ class _Mapping:
 # ---------------------------------------------------------------------- ray
 def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
     """Start (or join, with ``address``) Ray once; small and dashboard-free locally."""
-    ray = _require_ray()
+    ray = require_ray()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     if ray.is_initialized():
@@ -699,12 +702,6 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> None
 
 
 # ---------------------------------------------------------------------- run
-def _checkpoint_root(args: Args, run_dir: Path, seed: int) -> Path:
-    if args.ray_storage:
-        return Path(args.ray_storage) / run_dir.name / f"seed_{seed}" / "checkpoints"
-    return run_dir / f"seed_{seed}" / "checkpoints"
-
-
 def save_checkpoint(algo, ckpt_dir: Path, state: dict) -> Path:
     """``algo.save_to_path`` into a temp dir, then rename it to ``ckpt_dir/latest``."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -732,7 +729,7 @@ def module_states(algo) -> dict[str, dict]:
     return state[COMPONENT_LEARNER][COMPONENT_RL_MODULE]
 
 
-def _eval_trainer(args: Args, algo, seed: int, env_steps: int, counts: dict):
+def native_trainer(args: Args, algo, seed: int, env_steps: int, counts: dict):
     """A :class:`agents.native.NativeTrainer` holding the learned weights: the
     native evaluation, symbol views and summary then apply unchanged."""
     from agents.native import NativeTrainer, PPOConfig
@@ -764,140 +761,3 @@ def _eval_trainer(args: Args, algo, seed: int, env_steps: int, counts: dict):
         trainer.nets[speaker].channel.code_counts.copy_(torch.as_tensor(c))
     trainer.env_steps = env_steps
     return trainer
-
-
-def _write_scalars(writer, metrics: dict[str, float], step: int) -> None:
-    for key, value in metrics.items():
-        if np.isfinite(value):
-            writer.add_scalar(key, value, step)
-
-
-def run_seed_rllib(args: Args, run_dir: Path, seed: int) -> dict:
-    """Train, checkpoint and evaluate one seed; write its run-directory files."""
-    from ray.rllib.algorithms.algorithm import Algorithm
-    from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED
-    from torch.utils.tensorboard import SummaryWriter
-
-    from experiments.aim import (
-        _jsonable,
-        atomic_savez,
-        atomic_write_json,
-        summarize,
-        write_symbol_views,
-    )
-
-    seed_dir = run_dir / f"seed_{seed}"
-    ckpt_dir = _checkpoint_root(args, run_dir, seed)
-    latest = ckpt_dir / "latest"
-    atomic_write_json(seed_dir / "config.json", {**_jsonable(args), "seed": seed})
-    config = build_config(args, seed, seed_dir)
-    state = {"env_steps": 0, "wall_s": 0.0, "iteration": 0, "counts": {}}
-    if latest.exists():
-        algo = Algorithm.from_checkpoint(str(latest.resolve()))
-        state = json.loads((latest / "aim_state.json").read_text())
-    else:
-        algo = config.build_algo()
-    counts = {k: np.asarray(v, dtype=float) for k, v in state["counts"].items()}
-    env_steps, wall_before = int(state["env_steps"]), float(state["wall_s"])
-    iteration = int(state["iteration"])
-    writer = SummaryWriter(str(seed_dir))
-    t0 = time.perf_counter()
-    steps0 = env_steps
-
-    def snapshot() -> dict:
-        return {
-            "env_steps": env_steps,
-            "wall_s": wall_before + time.perf_counter() - t0,
-            "iteration": iteration,
-            "counts": {k: v.tolist() for k, v in counts.items()},
-        }
-
-    try:
-        while env_steps < args.steps:
-            t_iter = time.perf_counter()
-            result = algo.train()
-            iteration += 1
-            # NaN while every env runner is down (RLlib restarts them).
-            sampled = result[ENV_RUNNER_RESULTS].get(NUM_ENV_STEPS_SAMPLED, 0)
-            env_steps += int(_finite(sampled))
-            aim = result.get("aim", {"metrics": {}, "symbol_counts": {}})
-            for speaker, c in aim["symbol_counts"].items():
-                counts[speaker] = counts.get(speaker, 0.0) + c
-            metrics = dict(aim["metrics"])
-            usage = [_usage(c) for c in counts.values()]
-            if usage:  # cumulative, like the channel's counters
-                for key in ("perplexity", "live_codes"):
-                    metrics[f"symbols/{key}"] = float(np.mean([u[key] for u in usage]))
-            metrics["charts/iteration_s"] = time.perf_counter() - t_iter
-            elapsed = time.perf_counter() - t0
-            metrics["charts/steps_per_s"] = (env_steps - steps0) / max(elapsed, 1e-9)
-            _write_scalars(writer, metrics, env_steps)
-            if args.progress:
-                print(
-                    f"seed {seed} iter {iteration}: {env_steps:,}/{args.steps:,} steps "
-                    f"success={metrics.get('charts/success', float('nan')):.3f} "
-                    f"{metrics['charts/steps_per_s']:,.0f} steps/s",
-                    flush=True,
-                )
-            if iteration % args.checkpoint_every == 0:
-                save_checkpoint(algo, ckpt_dir, snapshot())
-        final = snapshot()
-        save_checkpoint(algo, ckpt_dir, final)
-        trainer = _eval_trainer(args, algo, seed, env_steps, counts)
-        result = trainer.evaluate(args.eval_episodes)
-        write_symbol_views(writer, trainer, result, env_steps)
-        summary = summarize(args, trainer, result, seed, final["wall_s"])
-        writer.add_scalar("eval/success", summary["success"] or 0.0, env_steps)
-        writer.add_scalar("eval/mean_return", summary["mean_return"], env_steps)
-    finally:
-        writer.close()
-        algo.stop()
-    arrays = {}
-    for agent, msgs in result.messages.items():
-        arrays[f"messages_{agent}"] = msgs
-        if agent in result.meanings:
-            arrays[f"meanings_{agent}"] = result.meanings[agent]
-    if trainer.speakers and trainer.speakers[0] in result.meanings:
-        arrays["messages"] = result.messages[trainer.speakers[0]]
-        arrays["meanings"] = result.meanings[trainer.speakers[0]]
-    atomic_savez(seed_dir / "messages.npz", **arrays)
-    atomic_write_json(seed_dir / "summary.json", summary)
-    return summary
-
-
-def train_rllib(args: Args, run_dir: Path) -> dict:
-    """``python -m experiments.aim --backend rllib``: every seed of ``args`` through
-    RLlib; writes the native backend's run-directory layout and returns the summary
-    over seeds."""
-    from experiments.aim import _aggregate, _jsonable, atomic_write_json
-
-    # Locally, enough logical CPUs for every actor (the OS shares the real ones).
-    init_ray(args.address, num_cpus=max(2, args.num_env_runners + args.num_learners))
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "config.json", _jsonable(args))
-    summaries = []
-    for seed in args.seeds:
-        done = run_dir / f"seed_{seed}" / "summary.json"
-        if done.exists() and args.resume is not None:
-            summaries.append(json.loads(done.read_text()))
-            continue
-        summaries.append(run_seed_rllib(args, run_dir, seed))
-    summary = _aggregate(summaries)
-    atomic_write_json(run_dir / "summary.json", summary)
-    if args.progress:
-        keys = ("success", "mean_return", "message_meaning_mi_bits", "topsim")
-        parts = [f"{k}={summary.get(k + '_mean', float('nan')):.3f}" for k in keys]
-        print(f"{run_dir}: " + " ".join(parts))
-    return summary
-
-
-if _RAY_ERROR is not None:  # pragma: no cover - exercised without ray
-    # ``from agents.rllib import train_rllib`` then fails with the install hint, which
-    # ``python -m experiments.aim --backend rllib`` reports as a one-line error.
-    del train_rllib
-
-    def __getattr__(name: str) -> Any:
-        if name == "train_rllib":
-            raise ImportError(INSTALL_HINT) from _RAY_ERROR
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

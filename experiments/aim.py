@@ -32,11 +32,9 @@ unfinished seeds from their last checkpoint and ends at the same total steps.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +44,25 @@ import numpy as np
 import torch
 
 from experiments._cli import check_fields, parse_args
+from experiments._io import (
+    atomic_savez,
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_json,
+)
 
-__all__ = ["Args", "load_trainer", "main", "make_trainer", "run_seed"]
+__all__ = [
+    "Args",
+    "atomic_savez",
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "load_trainer",
+    "main",
+    "make_trainer",
+    "run_seed",
+    "write_results",
+]
 
 CHANNELS = ("vq", "rvq", "categorical", "gumbel", "none")
 
@@ -165,40 +180,6 @@ class Args:
             ent_decay=self.ent_decay,
             accumulate_grads=self.accumulate_grads,
         )
-
-
-# ---------------------------------------------------------------------- files
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(
-        path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
-    )
-
-
-def atomic_torch_save(path: Path, obj: Any) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 # ---------------------------------------------------------------------- views
@@ -379,12 +360,21 @@ def run_seed(args: Args, seed_dir: Path, seed: int, progress) -> dict:
         wall = wall_before + time.perf_counter() - t0
         atomic_torch_save(ckpt, {"trainer": trainer.state_dict(), "wall_s": wall})
         result = trainer.evaluate(args.eval_episodes)
-        write_symbol_views(writer, trainer, result, trainer.env_steps)
-        summary = summarize(args, trainer, result, seed, wall)
-        writer.add_scalar("eval/success", summary["success"] or 0.0, trainer.env_steps)
-        writer.add_scalar("eval/mean_return", summary["mean_return"], trainer.env_steps)
+        return write_results(args, trainer, result, seed, seed_dir, writer, wall)
     finally:
         writer.close()
+
+
+def write_results(
+    args: Args, trainer, result, seed: int, seed_dir: Path, writer, wall_s: float
+) -> dict:
+    """The end of a seed, for both backends: symbol views and eval scalars in
+    TensorBoard, ``messages.npz`` and ``summary.json``. Returns the summary."""
+    step = trainer.env_steps
+    write_symbol_views(writer, trainer, result, step)
+    summary = summarize(args, trainer, result, seed, wall_s)
+    writer.add_scalar("eval/success", summary["success"] or 0.0, step)
+    writer.add_scalar("eval/mean_return", summary["mean_return"], step)
     arrays = {}
     for agent, msgs in result.messages.items():
         arrays[f"messages_{agent}"] = msgs
@@ -439,27 +429,26 @@ def main(argv: list[str] | None = None) -> dict:
     """Run the experiment; returns the summary over seeds."""
     args, run_dir = _resolve(argv)
     if args.backend == "rllib":
+        from experiments.aim_rllib import run_seed_rllib, start_ray
+
         try:
-            from agents.rllib import train_rllib
+            start_ray(args)
         except ImportError as err:
-            print(
-                f"python -m experiments.aim: error: --backend rllib is unavailable: "
-                f"{err}",
-                file=sys.stderr,
-            )
+            print(f"python -m experiments.aim: error: {err}", file=sys.stderr)
             raise SystemExit(2) from err
-        return train_rllib(args, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "config.json", _jsonable(args))
     summaries = []
-    with _progress(args.progress) as progress:
+    with _progress(args.progress and args.backend == "native") as progress:
         for seed in args.seeds:
             seed_dir = run_dir / f"seed_{seed}"
             done = seed_dir / "summary.json"
             if done.exists() and args.resume is not None:
                 summaries.append(json.loads(done.read_text()))
-                continue
-            summaries.append(run_seed(args, seed_dir, seed, progress))
+            elif args.backend == "rllib":
+                summaries.append(run_seed_rllib(args, run_dir, seed))
+            else:
+                summaries.append(run_seed(args, seed_dir, seed, progress))
     summary = _aggregate(summaries)
     atomic_write_json(run_dir / "summary.json", summary)
     if args.progress:

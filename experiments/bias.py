@@ -64,8 +64,6 @@ import argparse
 import csv
 import io
 import itertools
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -80,6 +78,7 @@ from analysis.models import activations
 from analysis.representation import decodability, variance_explained
 from analysis.shortcut import lda_reliance, shortcut_bias, shortcut_dataset
 from analysis.simplicity import lms_dataset, randomized_auc
+from experiments._io import atomic_write_bytes
 
 STUDIES = ("all", "lampinen", "shah", "hermann", "none")
 
@@ -524,26 +523,13 @@ def run_study(run_dir: str | Path, seed: int = 0) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------- output
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     """Rows (dicts with the same keys) as CSV, atomically."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    write_atomic(path, buffer.getvalue().encode())
+    atomic_write_bytes(path, buffer.getvalue().encode())
 
 
 def _mean_std(values: Sequence[float]) -> str:
@@ -633,7 +619,7 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> str:
 def _save_figure(fig: Any, path: Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    write_atomic(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_figures(results: dict[str, list[dict[str, Any]]], out: Path) -> list[Path]:
@@ -785,7 +771,7 @@ def _run(args: Args) -> dict[str, list[dict[str, Any]]]:
         write_csv(out / f"{name}.csv", rows)
     summary = summarize(results)
     summary += f"\nWall time: {time.perf_counter() - start:.1f} s.\n"
-    write_atomic(out / "summary.md", summary.encode())
+    atomic_write_bytes(out / "summary.md", summary.encode())
     if args.figures and results:
         write_figures(results, out)
     print(summary)

@@ -76,8 +76,6 @@ import csv
 import dataclasses
 import io
 import math
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,6 +93,7 @@ from analysis.difficulty import (
     task_difficulty,
 )
 from experiments import _cli
+from experiments._io import atomic_write_bytes
 
 DeltaMethod = Literal["sample", "evt"]
 _PROG = "python -m experiments.gendiff"
@@ -371,20 +370,6 @@ def digits_row(args: Args) -> Row:
 
 
 # -------------------------------------------------------------------------- output
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _fmt(value: Any) -> str:
     if value is None:
         return ""
@@ -466,7 +451,7 @@ def bar_chart(rows: Sequence[Row], path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
-    _atomic_write(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 # ----------------------------------------------------------------------- empirical
@@ -785,9 +770,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
         "estimated = m, delta, R estimated from data"
     )
 
-    _atomic_write(out / "difficulty.csv", to_csv(rows).encode())
+    atomic_write_bytes(out / "difficulty.csv", to_csv(rows).encode())
     md = to_markdown(rows, "Generalization difficulty (closed form, bits)", notes)
-    _atomic_write(out / "difficulty.md", md.encode())
+    atomic_write_bytes(out / "difficulty.md", md.encode())
     if args.plot:
         bar_chart(rows, out / "difficulty.png")
     if not args.quiet:
@@ -811,9 +796,9 @@ def _run_trainings(args: Args, out: Path) -> None:
     """The --empirical and --native-reach parts of :func:`main`."""
     if args.empirical:
         erows, enotes = run_empirical(args)
-        _atomic_write(out / "empirical.csv", to_csv(erows).encode())
+        atomic_write_bytes(out / "empirical.csv", to_csv(erows).encode())
         emd = to_markdown(erows, "Empirical check (cart-pole, PPO)", enotes)
-        _atomic_write(out / "empirical.md", emd.encode())
+        atomic_write_bytes(out / "empirical.md", emd.encode())
         if not args.quiet:
             cols = [f.name for f in dataclasses.fields(EmpiricalRow)]
             _print_table(erows, "Empirical check (cart-pole)", cols, width=260)
@@ -821,9 +806,9 @@ def _run_trainings(args: Args, out: Path) -> None:
                 print(f"- {n}")
     if args.native_reach:
         nrows, nnotes = empirical_native_reach(args)
-        _atomic_write(out / "native_reach.csv", to_csv(nrows).encode())
+        atomic_write_bytes(out / "native_reach.csv", to_csv(nrows).encode())
         nmd = to_markdown(nrows, "Empirical check (reach_v0, native PPO)", nnotes)
-        _atomic_write(out / "native_reach.md", nmd.encode())
+        atomic_write_bytes(out / "native_reach.md", nmd.encode())
         if not args.quiet:
             cols = [f.name for f in dataclasses.fields(NativeRow)]
             _print_table(nrows, "Empirical check (reach_v0, native)", cols, width=200)
