@@ -486,14 +486,17 @@ def _action_to_tensor(core: BatchedEnv, agent: str, action: Any) -> torch.Tensor
     return torch.from_numpy(np.array(arr, dtype=np.int64)).unsqueeze(0)
 
 
+def _first(value: torch.Tensor) -> Any:
+    """Env 0 of a batched info value: an array, or a Python scalar."""
+    row = value.numpy()[0]
+    return row.copy() if row.ndim else row.item()
+
+
 def _first_infos(
     infos: dict[str, dict[str, torch.Tensor]],
 ) -> dict[str, dict[str, Any]]:
     """Infos of env 0 as numpy arrays / Python scalars."""
-    return {
-        a: {k: (v[0].numpy() if v[0].ndim else v[0].item()) for k, v in d.items()}
-        for a, d in infos.items()
-    }
+    return {a: {k: _first(v) for k, v in d.items()} for a, d in infos.items()}
 
 
 def _render(core: BatchedEnv, render_mode: str | None) -> str | np.ndarray | None:
@@ -584,14 +587,16 @@ class ParallelFace(ParallelEnv, EzPickle):
             batched[agent] = _action_to_tensor(self.core, agent, action)
         # Validated above with numpy: skip the core's tensor checks.
         obs, rew, term, trunc, infos = self.core._advance(batched)
-        done = bool(
-            term[self.possible_agents[0]][0] | trunc[self.possible_agents[0]][0]
-        )
+        # A batch of one: read values through numpy (cheaper than torch indexing).
+        terms = {a: bool(t.numpy()[0]) for a, t in term.items()}
+        truncs = {a: bool(t.numpy()[0]) for a, t in trunc.items()}
+        first = self.possible_agents[0]
+        done = terms[first] or truncs[first]
         out = (
             self._obs(obs),
-            {a: float(r[0]) for a, r in rew.items()},
-            {a: bool(t[0]) for a, t in term.items()},
-            {a: bool(t[0]) for a, t in trunc.items()},
+            {a: float(r.numpy()[0]) for a, r in rew.items()},
+            terms,
+            truncs,
             _first_infos(infos),
         )
         if done:
@@ -601,7 +606,7 @@ class ParallelFace(ParallelEnv, EzPickle):
 
     @staticmethod
     def _obs(obs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        return {a: o[0].numpy() for a, o in obs.items()}
+        return {a: o.numpy()[0].copy() for a, o in obs.items()}
 
     def render(self) -> str | np.ndarray | None:
         return _render(self.core, self.render_mode)
