@@ -659,24 +659,25 @@ class GymFace(gymnasium.Env, EzPickle):
         self.action_space = self.core.action_space(agent)
         self.metadata = {"render_modes": list(modes), "render_fps": 50}
         self.render_mode = render_mode
+        self._seeded = False
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        if seed is None and not hasattr(self, "_seeded"):
+        if seed is None and not self._seeded:
             seed = int(self.np_random.integers(2**62))
         self._seeded = True
         obs, infos = self.core.reset(seed=seed)
-        return obs[self.agent][0].numpy(), _first_infos(infos)[self.agent]
+        return _first(obs[self.agent]), _first_infos(infos)[self.agent]
 
     def step(self, action: Any):
         tensor = _action_to_tensor(self.core, self.agent, action)
         obs, rew, term, trunc, infos = self.core.step({self.agent: tensor})
         a = self.agent
         return (
-            obs[a][0].numpy(),
-            float(rew[a][0]),
-            bool(term[a][0]),
-            bool(trunc[a][0]),
+            _first(obs[a]),
+            float(_first(rew[a])),
+            bool(_first(term[a])),
+            bool(_first(trunc[a])),
             _first_infos(infos)[a],
         )
 
