@@ -43,7 +43,7 @@ from torch import nn
 
 import envs
 from agents.networks import AgentOutput, build_agent
-from agents.ppo import compute_gae, ppo_loss
+from agents.ppo import Rollout, compute_gae, ppo_loss
 
 __all__ = ["EvalResult", "NativeTrainer", "PPOConfig"]
 
@@ -292,12 +292,15 @@ class NativeTrainer:
 
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
-    def collect(self) -> dict[str, dict[str, torch.Tensor]]:
-        """Step every env ``num_steps`` times; return per-agent time-major buffers."""
+    def collect(self) -> tuple[dict[str, Rollout], dict[str, torch.Tensor]]:
+        """Step every env ``num_steps`` times.
+
+        Returns each agent's time-major :class:`~agents.ppo.Rollout` and the value of
+        the state after the last step (the GAE bootstrap).
+        """
         T, agents = self.ppo.num_steps, self.agents
         buf: dict[str, dict[str, list]] = {
-            a: {k: [] for k in ("obs", "act", "logp", "val", "rew", "done", "active")}
-            for a in agents
+            a: {k: [] for k in Rollout._fields} for a in agents
         }
         self.modules.eval()  # EMA codebooks move in the update, not while acting
         obs, stats = self.obs, self._stats
@@ -326,11 +329,11 @@ class NativeTrainer:
             for a in agents:
                 b = buf[a]
                 b["obs"].append(obs[a])
-                b["act"].append(outs[a].action)
-                b["logp"].append(outs[a].log_prob)
-                b["val"].append(outs[a].value)
-                b["rew"].append(rew[a])
-                b["done"].append(done)
+                b["actions"].append(outs[a].action)
+                b["log_probs"].append(outs[a].log_prob)
+                b["values"].append(outs[a].value)
+                b["rewards"].append(rew[a])
+                b["dones"].append(done)
                 b["active"].append(active[a])
                 stats.returns[a] += rew[a]
             team = torch.stack([stats.returns[a] for a in agents]).mean(0)
@@ -345,36 +348,33 @@ class NativeTrainer:
             obs = next_obs
         self.obs = obs
         self.env_steps += T * self.ppo.num_envs
-        out = {a: {k: torch.stack(v) for k, v in buf[a].items()} for a in agents}
+        rollouts = {
+            a: Rollout(**{k: torch.stack(v) for k, v in buf[a].items()}) for a in agents
+        }
         vobs = self._value_obs(obs)
-        for a in agents:
-            out[a]["last_val"] = self.nets[a](obs[a], vobs).value
-        return out
+        last = {a: self.nets[a](obs[a], vobs).value for a in agents}
+        return rollouts, last
 
     # ------------------------------------------------------------------ update
-    def update(self, data: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+    def update(
+        self, rollouts: dict[str, Rollout], last_values: dict[str, torch.Tensor]
+    ) -> dict[str, float]:
         """PPO epochs over one rollout; returns the mean losses."""
         p, agents = self.ppo, self.agents
         flat: dict[str, dict[str, torch.Tensor]] = {}
         for a in agents:
-            d = data[a]
+            r = rollouts[a]
             adv, ret = compute_gae(
-                d["rew"],
-                d["val"],
-                d["done"],
-                d["last_val"],
+                r.rewards,
+                r.values,
+                r.dones,
+                last_values[a],
                 gamma=p.gamma,
                 gae_lambda=p.gae_lambda,
             )
-            flat[a] = {
-                "obs": d["obs"].flatten(0, 1),
-                "act": d["act"].flatten(0, 1),
-                "logp": d["logp"].flatten(0, 1),
-                "val": d["val"].flatten(0, 1),
-                "active": d["active"].flatten(0, 1),
-                "adv": adv.flatten(0, 1),
-                "ret": ret.flatten(0, 1),
-            }
+            flat[a] = {k: v.flatten(0, 1) for k, v in r._asdict().items()}
+            flat[a]["advantages"] = adv.flatten(0, 1)
+            flat[a]["returns"] = ret.flatten(0, 1)
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr_now()
         self.modules.train()
@@ -418,14 +418,14 @@ class NativeTrainer:
         parts: dict[str, torch.Tensor] = {}
         for a in self.agents:
             f = flat[a]
-            out = self.nets[a](f["obs"][idx], vobs, action=f["act"][idx])
+            out = self.nets[a](f["obs"][idx], vobs, action=f["actions"][idx])
             loss, info = ppo_loss(
                 out.log_prob,
-                f["logp"][idx],
-                f["adv"][idx],
+                f["log_probs"][idx],
+                f["advantages"][idx],
                 out.value,
-                f["val"][idx],
-                f["ret"][idx],
+                f["values"][idx],
+                f["returns"][idx],
                 out.entropy,
                 clip_coef=p.clip_coef,
                 vf_coef=p.vf_coef,
@@ -445,8 +445,8 @@ class NativeTrainer:
         """One rollout and one update. Returns scalar metrics."""
         t0 = time.perf_counter()
         with self._own_rng():
-            data = self.collect()
-            losses = self.update(data)
+            rollouts, last_values = self.collect()
+            losses = self.update(rollouts, last_values)
         s = self._stats
         episodes, ret, succ = torch.stack(
             [s.episodes, s.sum_return, s.sum_success]

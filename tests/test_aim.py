@@ -147,10 +147,10 @@ def test_nan_loss_stops_with_message_and_keeps_the_checkpoint(tmp_path, monkeypa
 
     original = NativeTrainer.update
 
-    def flaky(self, data):
+    def flaky(self, rollouts, last_values):
         if self.iteration >= 2:
             raise FloatingPointError("non-finite loss at iteration 3: ['total']")
-        return original(self, data)
+        return original(self, rollouts, last_values)
 
     monkeypatch.setattr(NativeTrainer, "update", flaky)
     with pytest.raises(SystemExit, match="last good checkpoint"):
