@@ -486,17 +486,28 @@ def _action_to_tensor(core: BatchedEnv, agent: str, action: Any) -> torch.Tensor
     return torch.from_numpy(np.array(arr, dtype=np.int64)).unsqueeze(0)
 
 
-def _first(value: torch.Tensor) -> Any:
-    """Env 0 of a batched info value: an array, or a Python scalar."""
+def _first(value: torch.Tensor, memo: dict[int, Any] | None = None) -> Any:
+    """Env 0 of a batched value: a numpy array (a copy), or a Python scalar.
+
+    ``memo`` shares the conversion between the agents' dicts, which often hold the
+    same tensor (one reward, one termination flag, one info tensor for all agents).
+    """
+    key = id(value)
+    if memo is not None and key in memo:
+        row = memo[key]
+        return row.copy() if isinstance(row, np.ndarray) else row
     row = value.numpy()[0]
-    return row.copy() if row.ndim else row.item()
+    row = row.copy() if row.ndim else row.item()
+    if memo is not None:
+        memo[key] = row
+    return row
 
 
 def _first_infos(
-    infos: dict[str, dict[str, torch.Tensor]],
+    infos: dict[str, dict[str, torch.Tensor]], memo: dict[int, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Infos of env 0 as numpy arrays / Python scalars."""
-    return {a: {k: _first(v) for k, v in d.items()} for a, d in infos.items()}
+    return {a: {k: _first(v, memo) for k, v in d.items()} for a, d in infos.items()}
 
 
 def _render(core: BatchedEnv, render_mode: str | None) -> str | np.ndarray | None:
@@ -587,17 +598,18 @@ class ParallelFace(ParallelEnv, EzPickle):
             batched[agent] = _action_to_tensor(self.core, agent, action)
         # Validated above with numpy: skip the core's tensor checks.
         obs, rew, term, trunc, infos = self.core._advance(batched)
-        # A batch of one: read values through numpy (cheaper than torch indexing).
-        terms = {a: bool(t.numpy()[0]) for a, t in term.items()}
-        truncs = {a: bool(t.numpy()[0]) for a, t in trunc.items()}
+        # A batch of one: read values through numpy, each tensor once.
+        memo: dict[int, Any] = {}
+        terms = {a: bool(_first(t, memo)) for a, t in term.items()}
+        truncs = {a: bool(_first(t, memo)) for a, t in trunc.items()}
         first = self.possible_agents[0]
         done = terms[first] or truncs[first]
         out = (
-            self._obs(obs),
-            {a: float(r.numpy()[0]) for a, r in rew.items()},
+            {a: _first(o, memo) for a, o in obs.items()},
+            {a: float(_first(r, memo)) for a, r in rew.items()},
             terms,
             truncs,
-            _first_infos(infos),
+            _first_infos(infos, memo),
         )
         if done:
             self.agents = []

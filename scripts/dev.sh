@@ -22,12 +22,15 @@ setup() {
   local stamp
   stamp="$VENV/.aim-setup-$(cat pyproject.toml | cksum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ]; then
-    "$py" -m pip install -q --upgrade pip
-    # Torch first, so the packages that need it do not pull a multi-GB CUDA build.
-    if ! "$py" -c "import torch" 2>/dev/null; then
-      "$py" -m pip install -q "${AIM_TORCH:-torch==2.13.0}"
-    fi
-    "$py" -m pip install -q -e ".[dev,rllib]"
+    local log="$VENV/setup.log"
+    echo "setting up $VENV (once; log in $log) ..." >&2
+    {
+      "$py" -m pip install -q --upgrade pip &&
+      # Torch first, so the packages that need it do not pull a multi-GB CUDA build.
+      { "$py" -c "import torch" 2>/dev/null ||
+        "$py" -m pip install -q "${AIM_TORCH:-torch==2.13.0}"; } &&
+      "$py" -m pip install -q -e ".[dev,rllib]"
+    } >"$log" 2>&1 || { cat "$log" >&2; echo "set-up failed (see above)" >&2; exit 1; }
     touch "$stamp"
   fi
 }
