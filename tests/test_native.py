@@ -149,6 +149,6 @@ def test_non_finite_loss_raises_floating_point_error(monkeypatch):
 def test_vq_default_solves_referential():
     """The toy learning test: the default vq setup reaches >= 0.95 held-out success."""
     trainer = NativeTrainer("referential_v0", channel="vq", seed=0)
-    while trainer.env_steps < 600_000:
+    while trainer.env_steps < 250_000:
         trainer.train_iteration()
     assert trainer.evaluate(2000).success >= 0.95
