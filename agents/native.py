@@ -320,7 +320,7 @@ class NativeTrainer:
                 final = {a: infos[a]["final_obs"] for a in agents}
                 fvobs = self._value_obs(final)
                 for a in agents:
-                    v = self.nets[a](final[a], fvobs).value
+                    v = self.nets[a].value(final[a], fvobs)
                     rew[a] = rew[a] + self.ppo.gamma * v * trunc[a].float()
             for a in self.speakers:
                 tokens = outs[a].action
@@ -352,7 +352,7 @@ class NativeTrainer:
             a: Rollout(**{k: torch.stack(v) for k, v in buf[a].items()}) for a in agents
         }
         vobs = self._value_obs(obs)
-        last = {a: self.nets[a](obs[a], vobs).value for a in agents}
+        last = {a: self.nets[a].value(obs[a], vobs) for a in agents}
         return rollouts, last
 
     # ------------------------------------------------------------------ update

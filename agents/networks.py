@@ -37,6 +37,7 @@ from agents.channels import AuxLosses, make_channel
 
 __all__ = [
     "ActorCritic",
+    "AgentNet",
     "CandidateListener",
     "AgentOutput",
     "PolicyHead",
@@ -172,7 +173,28 @@ class PolicyHead(nn.Module):
         )
 
 
-class ActorCritic(nn.Module):
+class AgentNet(nn.Module):
+    """Base of the agent networks: the shared interface and the critic's input rule.
+
+    Subclasses set ``self.critic`` and implement ``forward(obs, value_obs=None,
+    action=None, deterministic=False) -> AgentOutput``.
+    """
+
+    critic: nn.Module
+
+    def value(
+        self, obs: torch.Tensor, value_obs: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``[N]`` value estimate from ``value_obs`` (a centralized critic's input),
+        else from ``obs``."""
+        return self.critic(obs if value_obs is None else value_obs).squeeze(-1)
+
+    def to_env(self, action: torch.Tensor) -> torch.Tensor:
+        """The action as the env accepts it (default: unchanged)."""
+        return action
+
+
+class ActorCritic(AgentNet):
     """Separate MLP actor and critic (tanh, orthogonal init), for any action space."""
 
     def __init__(
@@ -202,14 +224,14 @@ class ActorCritic(nn.Module):
         deterministic: bool = False,
     ) -> AgentOutput:
         act, log_prob, entropy = self.head(self.actor(obs), action, deterministic)
-        value = self.critic(obs if value_obs is None else value_obs).squeeze(-1)
+        value = self.value(obs, value_obs)
         return AgentOutput(act, log_prob, entropy, value, zero_aux(obs.device))
 
     def to_env(self, action: torch.Tensor) -> torch.Tensor:
         return self.head.to_env(action)
 
 
-class CandidateListener(nn.Module):
+class CandidateListener(AgentNet):
     """A listener that scores candidates against what it heard (a Lewis receiver).
 
     For observations with a ``"candidates"`` part (one object per action, see
@@ -262,7 +284,7 @@ class CandidateListener(nn.Module):
         dist = Categorical(logits=scores)
         if action is None:
             action = scores.argmax(-1) if deterministic else dist.sample()
-        value = self.critic(obs if value_obs is None else value_obs).squeeze(-1)
+        value = self.value(obs, value_obs)
         return AgentOutput(
             action,
             dist.log_prob(action),
@@ -271,11 +293,8 @@ class CandidateListener(nn.Module):
             zero_aux(obs.device),
         )
 
-    def to_env(self, action: torch.Tensor) -> torch.Tensor:
-        return action
 
-
-class Speaker(nn.Module):
+class Speaker(AgentNet):
     """A speaker: an encoder of its observation, a message channel, and a critic.
 
     The action is the message. Its space must be ``Discrete(V)`` (one symbol) or
@@ -349,11 +368,8 @@ class Speaker(nn.Module):
             self.encoder(obs), tokens=tokens, target=obs, deterministic=deterministic
         )
         act = out.tokens[:, 0] if self._flat else out.tokens
-        value = self.critic(obs if value_obs is None else value_obs).squeeze(-1)
+        value = self.value(obs, value_obs)
         return AgentOutput(act, out.log_prob, out.entropy, value, out.aux)
-
-    def to_env(self, action: torch.Tensor) -> torch.Tensor:
-        return action
 
 
 def build_agent(

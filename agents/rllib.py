@@ -276,7 +276,7 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
         }
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None):
-        return self.net.critic(batch[Columns.OBS].float()).squeeze(-1)
+        return self.net.value(batch[Columns.OBS].float())
 
 
 class AimMultiRLModule(MultiRLModule):
