@@ -459,6 +459,10 @@ def _action_to_tensor(core: BatchedEnv, agent: str, action: Any) -> torch.Tensor
     one. Raises like :meth:`BatchedEnv.check_actions` (cheaper for a single env)."""
     space = core.action_space(agent)
     arr = np.asarray(action)
+    if isinstance(space, spaces.Discrete) and arr.ndim == 0 and arr.dtype.kind in "iu":
+        value = int(arr)  # the common case, checked without numpy reductions
+        if space.start <= value < space.start + space.n:
+            return torch.tensor([value])
     where = f"{core.name}: action for agent {agent!r}"
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{where} must be numeric, got {action!r}")
@@ -605,7 +609,7 @@ class ParallelFace(ParallelEnv, EzPickle):
         first = self.possible_agents[0]
         done = terms[first] or truncs[first]
         out = (
-            {a: _first(o, memo) for a, o in obs.items()},
+            {a: o.numpy()[0].copy() for a, o in obs.items()},
             {a: float(_first(r, memo)) for a, r in rew.items()},
             terms,
             truncs,
