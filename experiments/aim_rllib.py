@@ -30,7 +30,9 @@ def start_ray(args: Args) -> None:
 
     require_ray()
     # Locally, enough logical CPUs for every actor (the OS shares the real ones).
-    init_ray(args.address, num_cpus=max(2, args.num_env_runners + args.num_learners))
+    init_ray(
+        args.address, num_cpus=max(2, args.num_env_runners + args.num_learners + 1)
+    )
 
 
 def _checkpoint_root(args: Args, run_dir: Path, seed: int) -> Path:
