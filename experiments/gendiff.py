@@ -792,28 +792,30 @@ def main(argv: list[str] | None = None) -> list[Row]:
     return rows
 
 
+def _write_rows(
+    args: Args, out: Path, stem: str, title: str, found: tuple, row_cls, width: int
+) -> None:
+    """One empirical table: CSV and Markdown in ``out``, printed unless quiet."""
+    rows, notes = found
+    atomic_write_bytes(out / f"{stem}.csv", to_csv(rows).encode())
+    atomic_write_bytes(out / f"{stem}.md", to_markdown(rows, title, notes).encode())
+    if not args.quiet:
+        cols = [f.name for f in dataclasses.fields(row_cls)]
+        _print_table(rows, title, cols, width=width)
+        for n in notes:
+            print(f"- {n}")
+
+
 def _run_trainings(args: Args, out: Path) -> None:
     """The --empirical and --native-reach parts of :func:`main`."""
     if args.empirical:
-        erows, enotes = run_empirical(args)
-        atomic_write_bytes(out / "empirical.csv", to_csv(erows).encode())
-        emd = to_markdown(erows, "Empirical check (cart-pole, PPO)", enotes)
-        atomic_write_bytes(out / "empirical.md", emd.encode())
-        if not args.quiet:
-            cols = [f.name for f in dataclasses.fields(EmpiricalRow)]
-            _print_table(erows, "Empirical check (cart-pole)", cols, width=260)
-            for n in enotes:
-                print(f"- {n}")
+        title = "Empirical check (cart-pole, PPO)"
+        found = run_empirical(args)
+        _write_rows(args, out, "empirical", title, found, EmpiricalRow, 260)
     if args.native_reach:
-        nrows, nnotes = empirical_native_reach(args)
-        atomic_write_bytes(out / "native_reach.csv", to_csv(nrows).encode())
-        nmd = to_markdown(nrows, "Empirical check (reach_v0, native PPO)", nnotes)
-        atomic_write_bytes(out / "native_reach.md", nmd.encode())
-        if not args.quiet:
-            cols = [f.name for f in dataclasses.fields(NativeRow)]
-            _print_table(nrows, "Empirical check (reach_v0, native)", cols, width=200)
-            for n in nnotes:
-                print(f"- {n}")
+        title = "Empirical check (reach_v0, native PPO)"
+        found = empirical_native_reach(args)
+        _write_rows(args, out, "native_reach", title, found, NativeRow, 200)
 
 
 if __name__ == "__main__":

@@ -17,17 +17,6 @@ from analysis.shortcut import (
 )
 
 
-@pytest.fixture
-def one_thread():
-    """Torch on one thread: faster than 2 contended threads at these sizes."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_latents_have_the_stated_predictivity():
     X, y, z, gen = shortcut_dataset(40000, rho_core=0.7, rho_shortcut=0.9, dim=20)
     assert set(np.unique(y)) == {-1, 1}

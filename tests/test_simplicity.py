@@ -8,17 +8,6 @@ import pytest
 from analysis.simplicity import lms_dataset, ms_dataset, randomized_auc
 
 
-@pytest.fixture
-def one_thread():
-    """Torch on one thread: faster than 2 contended threads at these sizes."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_lms_coordinates_each_predict_the_label():
     X, y, info = lms_dataset(2000, dim=6, slabs=5, rotate=False, seed=0)
     assert info.rotation is None and info.linear_coords == (0,)
