@@ -178,7 +178,8 @@ def test_agent_representations_protocol():
     assert agent.training
     silent = agent_representations(agent, obs, speak=False)
     assert silent.tokens is None
-    np.testing.assert_allclose(silent.encoding, rep.encoding)
+    # Different batch sizes change the summation order of the matmuls: float32 noise.
+    np.testing.assert_allclose(silent.encoding, rep.encoding, rtol=1e-5, atol=1e-6)
 
 
 def test_agent_representations_rejects_non_agents():
