@@ -43,7 +43,7 @@ form. :class:`GymFace` is the Gymnasium ``Env`` view of a single-agent core.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -54,7 +54,18 @@ from gymnasium import spaces
 from gymnasium.utils import EzPickle
 from pettingzoo import ParallelEnv
 
-__all__ = ["BatchedEnv", "GymFace", "ParallelFace", "TaskSpec", "to_numpy"]
+__all__ = [
+    "BatchedEnv",
+    "GymFace",
+    "ParallelFace",
+    "StepInfo",
+    "TaskSpec",
+    "to_numpy",
+]
+
+# Reserved info keys: an env's ``_step``/``_infos`` hooks report these, and the core
+# lifts them into the typed fields of :class:`StepInfo`.
+SUCCESS, MEANING, ACTIVE, FINAL_OBS = "success", "meaning", "active", "final_obs"
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,54 @@ class TaskSpec:
     """Discrete choices of the acting agent; ``None`` for continuous actions."""
     description: str = ""
     """One line on what the numbers describe."""
+
+
+@dataclass(frozen=True, eq=False)
+class StepInfo(Mapping):
+    """What a batched step (or reset) tells a trainer, beyond observations and rewards.
+
+    The typed env→trainer contract: trainers read these fields, never info keys.
+    For PettingZoo-style code it is also a read-only mapping ``agent -> dict`` of
+    tensors (``info["listener"]["active"]``), holding the same tensors plus the env's
+    own extra entries (e.g. ``target``, ``message``).
+
+    Attributes
+    ----------
+    active : dict of str to Tensor
+        Per agent, bool ``[N]``: whether its action counts in the *next* step (the
+        listener waits while the speaker talks).
+    done : Tensor
+        Bool ``[N]``: the episode ended at this step (terminated or truncated); all
+        false after a reset. Every agent's episode ends together.
+    truncated : Tensor
+        Bool ``[N]``: ended by the time limit (bootstrap from ``final_obs``).
+    success : Tensor or None
+        Bool ``[N]``: whether the episode that ended here succeeded (read it where
+        ``done``); ``None`` for envs without a notion of success.
+    meaning : Tensor or None
+        ``[N, k]`` what the message agents talk about in the episode of this step
+        (attribute values, a label); ``None`` for envs that declare none.
+    final_obs : dict of str to Tensor or None
+        With auto-reset, each agent's observation at the end of the step, before the
+        finished envs were reset (the one to bootstrap a truncation from).
+    """
+
+    active: dict[str, torch.Tensor]
+    done: torch.Tensor
+    truncated: torch.Tensor
+    success: torch.Tensor | None
+    meaning: torch.Tensor | None
+    final_obs: dict[str, torch.Tensor] | None
+    by_agent: dict[str, dict[str, torch.Tensor]]
+
+    def __getitem__(self, agent: str) -> dict[str, torch.Tensor]:
+        return self.by_agent[agent]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.by_agent)
+
+    def __len__(self) -> int:
+        return len(self.by_agent)
 
 
 @dataclass(frozen=True)
@@ -215,15 +274,16 @@ class BatchedEnv:
 
     def reset(
         self, *, seed: int | None = None
-    ) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
-        """Reset every env. Returns ``(observations, infos)``, batched per agent."""
+    ) -> tuple[dict[str, torch.Tensor], StepInfo]:
+        """Reset every env. Returns ``(observations, info)``, batched per agent."""
         if seed is not None:
             self._seed(seed)
         everything = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
         self._reset_where(everything)
         self.elapsed.zero_()
         self._ready = True
-        return self._observe(), self._infos()
+        never = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        return self._observe(), self._step_info(self._infos(), never, never, None)
 
     def step(
         self, actions: Mapping[str, torch.Tensor]
@@ -232,17 +292,17 @@ class BatchedEnv:
         dict[str, torch.Tensor],
         dict[str, torch.Tensor],
         dict[str, torch.Tensor],
-        dict[str, dict[str, torch.Tensor]],
+        StepInfo,
     ]:
         """Step every env with one batched action tensor per agent.
 
-        Returns ``(observations, rewards, terminations, truncations, infos)``, each a
-        dict keyed by agent of tensors with leading dimension ``num_envs``. With
-        ``autoreset`` the envs that finished are reset before the observations are
-        returned, and ``infos[agent]["final_obs"]`` holds the observation their
-        episode ended on. Infos describe the step just taken (before any reset),
-        except ``infos[agent]["active"]``, which says whether the agent's action
-        counts in the *next* step.
+        Returns ``(observations, rewards, terminations, truncations, info)``: the
+        first four are dicts keyed by agent of tensors with leading dimension
+        ``num_envs``; ``info`` is a :class:`StepInfo`. With ``autoreset`` the envs
+        that finished are reset before the observations are returned, and
+        ``info.final_obs`` holds the observations their episode ended on. ``info``
+        describes the step just taken (before any reset), except ``info.active``,
+        which says whose action counts in the *next* step.
         """
         if not self._ready:
             raise RuntimeError(f"{self.name}: step() called before reset()")
@@ -258,21 +318,51 @@ class BatchedEnv:
         infos = self._infos()
         for agent, extra in step_infos.items():
             infos[agent].update(extra)
+        final_obs = None
         if self.autoreset:
-            for agent in self.possible_agents:
-                infos[agent]["final_obs"] = obs[agent]
-            # Reset unconditionally under the mask: no host sync on done.any().
+            final_obs = obs
+            # Reset under the mask every step, so the generator's stream does not
+            # depend on whether an env finished.
             self._reset_where(done)
             self.elapsed = torch.where(done, 0, self.elapsed)
-            obs = self._observe()
-            # Infos describe the step just taken; only ``active`` looks ahead.
-            for agent, active in self._active().items():
-                infos[agent]["active"] = active
+            if bool(done.any()):  # else the reset changed nothing: reuse ``obs``
+                obs = self._observe()
+                # Infos describe the step just taken; only ``active`` looks ahead.
+                for agent, active in self._active().items():
+                    infos[agent][ACTIVE] = active
+            for agent in self.possible_agents:
+                infos[agent][FINAL_OBS] = final_obs[agent]
         else:
             self._ready = not bool(done.all())
         terms = dict.fromkeys(self.possible_agents, terminated)
         truncs = dict.fromkeys(self.possible_agents, truncated)
-        return obs, rewards, terms, truncs, infos
+        info = self._step_info(infos, done, truncated, final_obs)
+        return obs, rewards, terms, truncs, info
+
+    def _step_info(
+        self,
+        infos: dict[str, dict[str, torch.Tensor]],
+        done: torch.Tensor,
+        truncated: torch.Tensor,
+        final_obs: dict[str, torch.Tensor] | None,
+    ) -> StepInfo:
+        """Lift the reserved keys of the per-agent infos into a :class:`StepInfo`.
+
+        ``success`` and ``meaning`` come from the first agent that reports them
+        (message agents first for ``meaning``): envs report one value per env.
+        """
+        success = next((d[SUCCESS] for d in infos.values() if SUCCESS in d), None)
+        order = [*self.message_agents, *self.possible_agents]
+        meaning = next((infos[a][MEANING] for a in order if MEANING in infos[a]), None)
+        return StepInfo(
+            active={a: infos[a][ACTIVE] for a in self.possible_agents},
+            done=done,
+            truncated=truncated,
+            success=success,
+            meaning=meaning,
+            final_obs=final_obs,
+            by_agent=infos,
+        )
 
     def check_actions(self, actions: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """Validate a dict of batched actions; raise before any state changes.
