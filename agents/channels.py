@@ -85,6 +85,7 @@ from agents._utils import (
     check_positive_float,
     check_positive_int,
 )
+from agents.results import SymbolUsage, symbol_usage
 
 __all__ = [
     "CHANNEL_KINDS",
@@ -435,26 +436,16 @@ class Channel(nn.Module):
         """Zero the usage counters (e.g. at the start of each logging interval)."""
         self.code_counts.zero_()
 
-    def usage(self) -> dict[str, float]:
-        """Symbol usage over the counters, pooled over message positions.
+    def usage(self) -> SymbolUsage:
+        """Symbol usage over the counters (:func:`agents.results.symbol_usage`).
 
-        Returns
-        -------
-        dict
-            ``"perplexity"``: ``exp`` of the entropy (nats) of the pooled symbol
-            frequencies, in ``[1, V]``; ``"live_codes"``: number of symbols emitted
-            at least once. Both are ``0.0`` before anything was counted. For
-            channels with one codebook per position read ``code_counts`` per row.
+        ``perplexity`` is ``exp`` of the entropy (nats) of the symbol frequencies
+        pooled over positions, in ``[1, V]``; ``live_codes`` the number of symbols
+        emitted at least once; both 0 before anything was counted. ``counts`` keeps
+        the per-position table (channels with one codebook per position read it per
+        row).
         """
-        counts = self.code_counts.sum(dim=0)
-        total = float(counts.sum())
-        if total == 0.0:
-            return {"perplexity": 0.0, "live_codes": 0.0}
-        freq = counts / total
-        return {
-            "perplexity": float(_entropy(freq).exp()),
-            "live_codes": float((counts > 0).sum()),
-        }
+        return symbol_usage(self.code_counts)
 
     def codebook(self) -> Tensor | None:
         """Code vectors ``[L or 1, V, code_dim]`` (vq / rvq), else ``None``."""

@@ -1,16 +1,18 @@
 """The fast trainer: batched independent PPO (IPPO) on a batched env core.
 
 All envs step as one tensor batch on one device (CPU or CUDA); every agent has its
-own network (or shares one with the agents of the same kind, ``share_parameters``),
-optionally with a centralized critic that sees every agent's observation. The loss is
-:func:`agents.ppo.ppo_loss` plus the channel's auxiliary loss; nothing here redefines
-it.
+own network (or shares one with the agents of the same kind,
+``NetworkConfig.share_parameters``), optionally with a centralized critic that sees
+every agent's observation. The loss is :func:`agents.ppo.ppo_loss` plus the channel's
+auxiliary loss; nothing here redefines it. The trainer takes one
+:class:`agents.spec.TrainSpec` and reports :class:`agents.results.IterationStats` and
+:class:`agents.results.EvalResult` records (the run contract both backends share).
 
 Agents whose action is a message (``env.message_agents``) are :class:`Speaker`
 networks around a channel; the others are :class:`ActorCritic` networks. An agent
-whose action does not count at a step (``infos[agent]["active"]`` false, e.g. the
-listener while the speaker talks) still gets value targets there, so its credit flows
-through the episode, but its policy loss is masked out.
+whose action does not count at a step (``StepInfo.active`` false, e.g. the listener
+while the speaker talks) still gets value targets there, so its credit flows through
+the episode, but its policy loss is masked out.
 
 The ``gumbel`` channel is trained with PPO like the other channels (its
 log-probability is that of the underlying categorical); this trainer does not wire
@@ -22,10 +24,16 @@ trainer its own random state for network init, action sampling and minibatch ord
 in one process do not disturb each other); :meth:`NativeTrainer.state_dict` captures
 both for an exact resume.
 
->>> trainer = NativeTrainer("referential_v0", ppo=PPOConfig(num_envs=8, num_steps=2))
->>> metrics = trainer.train_iteration()
->>> trainer.env_steps
-16
+A non-finite loss, gradient, parameter or buffer raises
+:class:`agents.results.TrainingDiverged` before the optimizer applies it (or, for a
+parameter that became non-finite inside an update, at the end of that update).
+
+>>> from agents.spec import PPOConfig, TrainSpec
+>>> spec = TrainSpec(ppo=PPOConfig(num_envs=8, num_steps=2, num_minibatches=2))
+>>> trainer = NativeTrainer(spec)
+>>> stats = trainer.train_iteration()
+>>> trainer.env_steps, stats.iteration
+(16, 1)
 """
 
 from __future__ import annotations
@@ -35,99 +43,27 @@ import copy
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 import envs
-from agents.networks import AgentOutput, build_agent
+from agents.networks import AgentOutput, build_agents
 from agents.ppo import Rollout, compute_gae, ppo_loss
+from agents.results import (
+    EvalResult,
+    IterationStats,
+    SymbolUsage,
+    TrainingDiverged,
+)
+from agents.spec import PPOConfig, TrainSpec
 
-__all__ = ["EvalResult", "NativeTrainer", "PPOConfig"]
+__all__ = ["EvalResult", "NativeTrainer", "PPOConfig", "TrainSpec"]
 
-
-@dataclass(frozen=True)
-class PPOConfig:
-    """Hyperparameters of the native trainer."""
-
-    num_envs: int = 1024
-    """Envs stepped together as one tensor batch."""
-    num_steps: int = 8
-    """Steps per env in each rollout (the batch is ``num_envs * num_steps``)."""
-    lr: float = 3e-3
-    """Adam learning rate."""
-    anneal_lr: bool = False
-    """Decay the learning rate linearly to 0 over ``total_steps``."""
-    gamma: float = 0.99
-    """Discount."""
-    gae_lambda: float = 0.95
-    """GAE mixing."""
-    update_epochs: int = 4
-    """Passes over each rollout."""
-    num_minibatches: int = 4
-    """Minibatches per pass."""
-    clip_coef: float = 0.2
-    """PPO clip range."""
-    ent_coef: float = 0.01
-    """Entropy bonus weight."""
-    vf_coef: float = 0.5
-    """Value loss weight."""
-    aux_coef: float = 1.0
-    """Weight of the channel's auxiliary loss (VQ-VAE reconstruction + commitment)."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip."""
-    hidden: int = 64
-    """Hidden width of every network."""
-    layers: int = 2
-    """Hidden layers of every MLP."""
-    share_parameters: bool = False
-    """One network for all agents with the same spaces and role."""
-    centralized_value: bool = False
-    """Critics see every agent's observation (concatenated)."""
-    lr_decay: float = 1.0
-    """Multiply the learning rate by this after every iteration (AIM: 0.9995)."""
-    ent_decay: float = 1.0
-    """Multiply the entropy weight by this after every iteration (AIM: 0.9999)."""
-    accumulate_grads: bool = False
-    """Never zero the gradients between updates. This reproduces a defect of the
-    AIM reference code, for the study that shows what it does; keep it off."""
-
-    def __post_init__(self) -> None:
-        for key in ("num_envs", "num_steps", "update_epochs", "num_minibatches"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key} must be a positive int, got {value!r}")
-        if (self.num_envs * self.num_steps) % self.num_minibatches:
-            raise ValueError(
-                f"num_envs * num_steps ({self.num_envs * self.num_steps}) must be "
-                f"divisible by num_minibatches ({self.num_minibatches})"
-            )
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        for key in ("lr_decay", "ent_decay"):
-            value = getattr(self, key)
-            if not 0 < value <= 1:
-                raise ValueError(f"{key} must be in (0, 1], got {value!r}")
-
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
-
-
-class EvalResult(NamedTuple):
-    """Deterministic evaluation on held-out episodes (a fresh env seed)."""
-
-    episodes: int
-    mean_return: float
-    """Mean episode return, averaged over agents."""
-    success: float | None
-    """Fraction of successful episodes (envs that report ``success``), else None."""
-    messages: dict[str, np.ndarray]
-    """Per speaker: the messages it sent, ``[n, L]``."""
-    meanings: dict[str, np.ndarray]
-    """Per speaker: the meaning paired with each message (``infos["meaning"]``)."""
+EVAL_BATCH = 4096
+"""Most envs an evaluation steps at once."""
 
 
 @dataclass
@@ -145,94 +81,49 @@ class NativeTrainer:
 
     Parameters
     ----------
-    env : str
-        A name of :func:`envs.names`.
-    env_config : dict, optional
-        The env's options.
-    channel : str
-        Channel kind of every speaker (``vq``, ``rvq``, ``categorical``, ``gumbel``,
-        ``none``).
-    channel_options : dict, optional
-        Options of :func:`agents.channels.make_channel`.
-    ppo : PPOConfig
-    seed : int
-    device : str
-    total_steps : int, optional
-        Used only to anneal the learning rate.
+    spec : TrainSpec
+        The env and its config, the channel and its options, network sizes, PPO
+        knobs, total steps (for ``anneal_lr``), seed and device.
     """
 
-    def __init__(
-        self,
-        env: str,
-        env_config: dict[str, Any] | None = None,
-        *,
-        channel: str = "vq",
-        channel_options: dict[str, Any] | None = None,
-        ppo: PPOConfig | None = None,
-        seed: int = 0,
-        device: str = "cpu",
-        total_steps: int | None = None,
-    ) -> None:
-        self.ppo = ppo or PPOConfig()
-        self.env_name = env
-        self.env_config = dict(env_config or {})
-        self.seed = int(seed)
-        self.device = torch.device(device)
-        self.total_steps = total_steps
+    backend = "native"
+
+    def __init__(self, spec: TrainSpec) -> None:
+        if not isinstance(spec, TrainSpec):
+            raise TypeError(f"spec must be an agents.spec.TrainSpec, got {spec!r}")
+        self.spec = spec
+        self.ppo = spec.ppo
+        self.device = torch.device(spec.device)
         self.env = envs.make_vec(
-            env, self.ppo.num_envs, device=device, seed=self.seed, **self.env_config
+            spec.env,
+            self.ppo.num_envs,
+            device=self.device,
+            seed=spec.seed,
+            **spec.env_config,
         )
         self.agents = list(self.env.possible_agents)
         self.speakers = [a for a in self.agents if a in self.env.message_agents]
         # Each trainer owns its random stream (network init, sampling, minibatch
         # order): it is swapped into torch's global generator while the trainer works.
-        self._rng_state = torch.Generator().manual_seed(self.seed).get_state()
+        self._rng_state = torch.Generator().manual_seed(spec.seed).get_state()
         self._cuda_rng_state = None
         if self.device.type == "cuda":
-            gen = torch.Generator(device=self.device).manual_seed(self.seed)
+            gen = torch.Generator(device=self.device).manual_seed(spec.seed)
             self._cuda_rng_state = gen.get_state()
         with self._own_rng():
-            self._build_networks(channel, channel_options)
+            self.nets: dict[str, nn.Module] = {
+                a: net.to(self.device)
+                for a, net in build_agents(self.env, spec).items()
+            }
+        self.modules = nn.ModuleList(dict.fromkeys(self.nets.values()))
+        self.optimizer = torch.optim.Adam(
+            self.modules.parameters(), lr=self.ppo.lr, eps=self.ppo.adam_eps
+        )
         self.obs, _ = self.env.reset()
         self.env_steps = 0
         self.iteration = 0
         self._stats = self._new_stats()
-
-    def _build_networks(
-        self, channel: str, channel_options: dict[str, Any] | None
-    ) -> None:
-        value_dim = (
-            sum(self._obs_dim(a) for a in self.agents)
-            if self.ppo.centralized_value
-            else None
-        )
-        self.nets: dict[str, nn.Module] = {}
-        built: dict[tuple, nn.Module] = {}
-        for agent in self.agents:
-            key = (
-                str(self.env.observation_space(agent)),
-                str(self.env.action_space(agent)),
-                agent in self.speakers,
-            )
-            if self.ppo.share_parameters and key in built:
-                self.nets[agent] = built[key]
-                continue
-            net = build_agent(
-                self.env.observation_space(agent),
-                self.env.action_space(agent),
-                speaker=agent in self.speakers,
-                channel=channel,
-                hidden=self.ppo.hidden,
-                layers=self.ppo.layers,
-                channel_options=channel_options,
-                value_dim=value_dim,
-                obs_parts=self.env.obs_parts(agent),
-            ).to(self.device)
-            self.nets[agent] = built[key] = net
-        self.modules = nn.ModuleList(dict.fromkeys(self.nets.values()))
-        self.optimizer = torch.optim.Adam(
-            self.modules.parameters(), lr=self.ppo.lr, eps=1e-5
-        )
+        self._reports_success = False  # set once a step reports success
 
     @contextlib.contextmanager
     def _own_rng(self):
@@ -253,11 +144,8 @@ class NativeTrainer:
                 torch.cuda.set_rng_state(outer_cuda, self.device)
 
     # ------------------------------------------------------------------ helpers
-    def _obs_dim(self, agent: str) -> int:
-        return int(np.prod(self.env.observation_space(agent).shape))
-
     def _value_obs(self, obs: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        if not self.ppo.centralized_value:
+        if not self.spec.network.centralized_value:
             return None
         return torch.cat([obs[a].flatten(1) for a in self.agents], dim=1)
 
@@ -274,21 +162,29 @@ class NativeTrainer:
         """The channel of each speaker."""
         return {a: self.nets[a].channel for a in self.speakers}
 
-    def channel_usage(self) -> dict[str, float]:
-        """Codebook perplexity and live codes, averaged over speakers."""
-        usages = [ch.usage() for ch in self.channels().values()]
-        if not usages:
-            return {"perplexity": 0.0, "live_codes": 0.0}
-        return {
-            k: float(np.mean([u[k] for u in usages]))
-            for k in ("perplexity", "live_codes")
-        }
+    def codebook(self, agent: str) -> np.ndarray | None:
+        """The code vectors ``[L or 1, V, code_dim]`` of ``agent``'s channel (vq /
+        rvq), else None."""
+        book = self.nets[agent].channel.codebook()
+        return None if book is None else book.detach().cpu().numpy()
 
-    def _lr_now(self) -> float:
+    def close(self) -> None:
+        """Nothing to release (the RLlib trainer stops its algorithm here)."""
+
+    def channel_usage(self) -> dict[str, SymbolUsage]:
+        """Per speaker, the symbols emitted in the last rollout."""
+        return {a: ch.usage() for a, ch in self.channels().items()}
+
+    def learning_rate(self) -> float:
+        """The learning rate of an update now (after the rollout's env steps)."""
         lr = self.ppo.lr * self.ppo.lr_decay**self.iteration
-        if not self.ppo.anneal_lr or not self.total_steps:
+        if not self.ppo.anneal_lr:
             return lr
-        return lr * max(0.0, 1.0 - self.env_steps / self.total_steps)
+        return lr * max(0.0, 1.0 - self.env_steps / self.spec.steps)
+
+    def entropy_coef(self) -> float:
+        """The entropy weight of an update now."""
+        return self.ppo.ent_coef * self.ppo.ent_decay**self.iteration
 
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
@@ -313,15 +209,14 @@ class NativeTrainer:
                 a: self.nets[a](obs[a], vobs) for a in agents
             }
             actions = {a: self.nets[a].to_env(outs[a].action) for a in agents}
-            next_obs, rew, term, trunc, infos = self.env.step(actions)
-            done = term[agents[0]] | trunc[agents[0]]
-            if bool(trunc[agents[0]].any()):
+            next_obs, rew, _, trunc, info = self.env.step(actions)
+            if bool(info.truncated.any()):
                 # Bootstrap a time-limit cut from the value of the state it cut off.
-                final = {a: infos[a]["final_obs"] for a in agents}
+                final = info.final_obs
                 fvobs = self._value_obs(final)
                 for a in agents:
                     v = self.nets[a].value(final[a], fvobs)
-                    rew[a] = rew[a] + self.ppo.gamma * v * trunc[a].float()
+                    rew[a] = rew[a] + self.ppo.gamma * v * info.truncated.float()
             for a in self.speakers:
                 tokens = outs[a].action
                 tokens = tokens[:, None] if tokens.ndim == 1 else tokens
@@ -333,18 +228,18 @@ class NativeTrainer:
                 b["log_probs"].append(outs[a].log_prob)
                 b["values"].append(outs[a].value)
                 b["rewards"].append(rew[a])
-                b["dones"].append(done)
+                b["dones"].append(info.done)
                 b["active"].append(active[a])
                 stats.returns[a] += rew[a]
             team = torch.stack([stats.returns[a] for a in agents]).mean(0)
-            stats.sum_return += (team * done).sum()
-            stats.episodes += done.sum()
-            success = infos[agents[-1]].get("success")
-            if success is not None:
-                stats.sum_success += (success & done).sum()
+            stats.sum_return += (team * info.done).sum()
+            stats.episodes += info.done.sum()
+            if info.success is not None:
+                self._reports_success = True
+                stats.sum_success += (info.success & info.done).sum()
             for a in agents:
-                stats.returns[a] = torch.where(done, 0.0, stats.returns[a])
-            active = {a: infos[a]["active"] for a in agents}
+                stats.returns[a] = torch.where(info.done, 0.0, stats.returns[a])
+            active = info.active
             obs = next_obs
         self.obs = obs
         self.env_steps += T * self.ppo.num_envs
@@ -359,7 +254,11 @@ class NativeTrainer:
     def update(
         self, rollouts: dict[str, Rollout], last_values: dict[str, torch.Tensor]
     ) -> dict[str, float]:
-        """PPO epochs over one rollout; returns the mean losses."""
+        """PPO epochs over one rollout; returns the mean loss parts.
+
+        Raises :class:`~agents.results.TrainingDiverged` on a non-finite loss or
+        gradient (before the optimizer step) or parameter/buffer (after the update).
+        """
         p, agents = self.ppo, self.agents
         flat: dict[str, dict[str, torch.Tensor]] = {}
         for a in agents:
@@ -375,43 +274,68 @@ class NativeTrainer:
             flat[a] = {k: v.flatten(0, 1) for k, v in r._asdict().items()}
             flat[a]["advantages"] = adv.flatten(0, 1)
             flat[a]["returns"] = ret.flatten(0, 1)
+        self.last_lr, self.last_ent_coef = self.learning_rate(), self.entropy_coef()
         for group in self.optimizer.param_groups:
-            group["lr"] = self._lr_now()
+            group["lr"] = self.last_lr
+        ent_coef = self.last_ent_coef
         self.modules.train()
         sums: dict[str, torch.Tensor] = {}
         n_updates = 0
-        mb = p.batch_size // p.num_minibatches
+        mb = p.minibatch_size
+        params = list(self.modules.parameters())
         for _ in range(p.update_epochs):
             perm = torch.randperm(p.batch_size, device=self.device)
             for start in range(0, p.batch_size, mb):
                 idx = perm[start : start + mb]
-                loss, parts = self._minibatch_loss(flat, idx)
+                loss, parts = self._minibatch_loss(flat, idx, ent_coef)
                 if not p.accumulate_grads:
                     self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.modules.parameters(), p.max_grad_norm)
+                norm = nn.utils.clip_grad_norm_(params, p.max_grad_norm)
+                if not bool(torch.isfinite(norm) & torch.isfinite(loss)):
+                    raise TrainingDiverged(
+                        self.iteration + 1, self._nonfinite(parts, norm, loss)
+                    )
                 self.optimizer.step()
                 for k, v in parts.items():
                     sums[k] = sums.get(k, 0.0) + v
                 n_updates += 1
+        bad = [
+            name
+            for name, t in (
+                *self.modules.named_parameters(),
+                *self.modules.named_buffers(),
+            )
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())
+        ]
+        if bad:
+            raise TrainingDiverged(self.iteration + 1, bad)
         self.iteration += 1
         stacked = torch.stack(list(sums.values())) / n_updates
-        values = stacked.tolist()  # one host sync
-        result = dict(zip(sums, values))
-        if not all(np.isfinite(values)):
-            bad = [k for k, v in result.items() if not np.isfinite(v)]
-            raise FloatingPointError(
-                f"non-finite loss at iteration {self.iteration}: {bad}"
-            )
-        return result
+        return dict(zip(sums, stacked.tolist()))  # one host sync
+
+    @staticmethod
+    def _nonfinite(
+        parts: dict[str, torch.Tensor], norm: torch.Tensor, loss: torch.Tensor
+    ) -> list[str]:
+        """Names of the non-finite quantities of one minibatch."""
+        names = [k for k, v in parts.items() if not bool(torch.isfinite(v))]
+        if not bool(torch.isfinite(loss)) and "total" not in names:
+            names.append("total")
+        if not bool(torch.isfinite(norm)):
+            names.append("gradient norm")
+        return names
 
     def _minibatch_loss(
-        self, flat: dict[str, dict[str, torch.Tensor]], idx: torch.Tensor
+        self,
+        flat: dict[str, dict[str, torch.Tensor]],
+        idx: torch.Tensor,
+        ent_coef: float,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         p = self.ppo
         vobs = (
             torch.cat([flat[a]["obs"][idx].flatten(1) for a in self.agents], dim=1)
-            if p.centralized_value
+            if self.spec.network.centralized_value
             else None
         )
         total = torch.zeros((), device=self.device)
@@ -429,20 +353,23 @@ class NativeTrainer:
                 out.entropy,
                 clip_coef=p.clip_coef,
                 vf_coef=p.vf_coef,
-                ent_coef=p.ent_coef * p.ent_decay**self.iteration,
+                ent_coef=ent_coef,
+                clip_vloss=p.clip_vloss,
                 mask=f["active"][idx],
             )
-            total = total + loss + p.aux_coef * out.aux.total
+            agent_total = loss + p.aux_coef * out.aux.total
+            total = total + agent_total
             for name, value in info._asdict().items():
                 parts[f"{a}/{name}"] = value
+            parts[f"{a}/total"] = agent_total.detach()
             if a in self.speakers:
                 for name, value in out.aux._asdict().items():
                     parts[f"{a}/aux_{name}"] = value.detach()
         parts["total"] = total.detach()
         return total, parts
 
-    def train_iteration(self) -> dict[str, float]:
-        """One rollout and one update. Returns scalar metrics."""
+    def train_iteration(self) -> IterationStats:
+        """One rollout and one update."""
         t0 = time.perf_counter()
         with self._own_rng():
             rollouts, last_values = self.collect()
@@ -452,36 +379,50 @@ class NativeTrainer:
             [s.episodes, s.sum_return, s.sum_success]
         ).tolist()
         self._stats = self._new_stats() if episodes else s
-        metrics = {f"losses/{k}": v for k, v in losses.items()}
-        if episodes:
-            metrics["charts/episodic_return"] = ret / episodes
-            metrics["charts/success"] = succ / episodes
-            metrics["charts/episodes"] = episodes
-        metrics["charts/iteration_s"] = time.perf_counter() - t0
-        metrics["charts/learning_rate"] = self.optimizer.param_groups[0]["lr"]
-        for k, v in self.channel_usage().items():
-            metrics[f"symbols/{k}"] = v
-        return metrics
+        has_success = self._reports_success
+        return IterationStats(
+            iteration=self.iteration,
+            env_steps=self.env_steps,
+            episodes=int(episodes),
+            success=succ / episodes if episodes and has_success else None,
+            mean_return=ret / episodes if episodes else None,
+            losses=losses,
+            usage=self.channel_usage(),
+            learning_rate=self.last_lr,
+            entropy_coef=self.last_ent_coef,
+            iteration_s=time.perf_counter() - t0,
+        )
 
     # ------------------------------------------------------------------ eval
-    def evaluate(self, episodes: int = 1000, *, seed: int | None = None) -> EvalResult:
-        """Greedy policies on ``episodes`` fresh episodes from another seed."""
+    def evaluate(
+        self,
+        episodes: int = 1000,
+        *,
+        seed: int | None = None,
+        env_config: dict[str, Any] | None = None,
+    ) -> EvalResult:
+        """Greedy policies on ``episodes`` fresh episodes from another env seed.
+
+        ``env_config`` overrides options of the training env's config (e.g. a
+        held-out split); default: the training config.
+        """
         if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
             raise ValueError(f"episodes must be a positive int, got {episodes!r}")
         with self._own_rng():
-            return self._evaluate(episodes, seed)
+            return self._evaluate(episodes, seed, env_config or {})
 
     @torch.no_grad()
-    def _evaluate(self, episodes: int, seed: int | None) -> EvalResult:
-        seed = self.seed + 1_000_003 if seed is None else seed
-        n = min(episodes, 4096)
-        env = envs.make_vec(
-            self.env_name, n, device=self.device, seed=seed, **self.env_config
-        )
+    def _evaluate(
+        self, episodes: int, seed: int | None, overrides: dict[str, Any]
+    ) -> EvalResult:
+        seed = self.spec.seed + 1_000_003 if seed is None else seed
+        n = min(episodes, EVAL_BATCH)
+        config = {**self.spec.env_config, **overrides}
+        env = envs.make_vec(self.spec.env, n, device=self.device, seed=seed, **config)
         was_training = self.modules.training
         self.modules.eval()
-        obs, infos = env.reset()
-        active = {a: infos[a]["active"] for a in self.agents}
+        obs, info = env.reset()
+        active = info.active
         returns = {a: torch.zeros(n, device=self.device) for a in self.agents}
         finished: list[torch.Tensor] = []
         successes: list[torch.Tensor] = []
@@ -494,24 +435,24 @@ class NativeTrainer:
                 a: self.nets[a](obs[a], vobs, deterministic=True) for a in self.agents
             }
             actions = {a: self.nets[a].to_env(outs[a].action) for a in self.agents}
-            obs, rew, term, trunc, infos = env.step(actions)
+            obs, rew, _, _, info = env.step(actions)
             for a in self.speakers:
                 sel = active[a]
                 tokens = outs[a].action
                 msgs[a].append((tokens[:, None] if tokens.ndim == 1 else tokens)[sel])
-                if "meaning" in infos[a]:
-                    means[a].append(infos[a]["meaning"][sel])
+                if info.meaning is not None:
+                    means[a].append(info.meaning[sel])
             for a in self.agents:
                 returns[a] += rew[a]
-            done = term[self.agents[0]] | trunc[self.agents[0]]
+            done = info.done
             team = torch.stack([returns[a] for a in self.agents]).mean(0)
             finished.append(team[done])
-            if "success" in infos[self.agents[-1]]:
-                successes.append(infos[self.agents[-1]]["success"][done])
+            if info.success is not None:
+                successes.append(info.success[done])
             done_count += int(done.sum())
             for a in self.agents:
                 returns[a] = torch.where(done, 0.0, returns[a])
-            active = {a: infos[a]["active"] for a in self.agents}
+            active = info.active
         self.modules.train(was_training)
         rets = torch.cat(finished)[:episodes]
         success = (
@@ -523,6 +464,7 @@ class NativeTrainer:
             success=success,
             messages={a: torch.cat(v).cpu().numpy() for a, v in msgs.items()},
             meanings={a: torch.cat(v).cpu().numpy() for a, v in means.items() if v},
+            split=overrides.get("split"),
         )
 
     # ------------------------------------------------------------------ state

@@ -38,11 +38,14 @@ from agents.channels import AuxLosses, make_channel
 __all__ = [
     "ActorCritic",
     "AgentNet",
-    "CandidateListener",
     "AgentOutput",
+    "CandidateListener",
     "PolicyHead",
     "Speaker",
+    "agent_groups",
     "build_agent",
+    "build_agent_of",
+    "build_agents",
     "layer_init",
     "mlp",
     "zero_aux",
@@ -62,6 +65,11 @@ class AgentOutput(NamedTuple):
     """``[N]`` value estimate."""
     aux: AuxLosses
     """Channel auxiliary losses (zeros for non-speakers)."""
+    dist_inputs: torch.Tensor
+    """``[N, k]`` the inputs of the action distribution, in the layout RLlib's
+    distribution classes read: concatenated logits for ``Discrete`` /
+    ``MultiDiscrete`` actions and messages (``[N, L * V]``), candidate scores for a
+    candidate listener, ``[mean, log_std]`` for ``Box`` actions."""
 
 
 def zero_aux(device: torch.device | str = "cpu") -> AuxLosses:
@@ -137,17 +145,28 @@ class PolicyHead(nn.Module):
         h: torch.Tensor,
         action: torch.Tensor | None = None,
         deterministic: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return ``(action, log_prob [N], entropy [N])``."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(action, log_prob [N], entropy [N], dist_inputs [N, k])``.
+
+        Distributions skip torch's argument validation: a non-finite input becomes a
+        non-finite loss, which the trainers turn into one clear error.
+        """
         if not self.nvec:
             mean = self.mean(h)
-            dist = Normal(mean, self.log_std.exp().expand_as(mean))
+            log_std = self.log_std.expand_as(mean)
+            dist = Normal(mean, log_std.exp(), validate_args=False)
             if action is None:
                 action = mean if deterministic else dist.sample()
             flat = action.reshape(len(h), -1)
-            return action, dist.log_prob(flat).sum(-1), dist.entropy().sum(-1)
-        parts = self.logits(h).split(self.nvec, dim=-1)
-        dists = [Categorical(logits=p) for p in parts]
+            return (
+                action,
+                dist.log_prob(flat).sum(-1),
+                dist.entropy().sum(-1),
+                torch.cat([mean, log_std], dim=-1),
+            )
+        logits = self.logits(h)
+        parts = logits.split(self.nvec, dim=-1)
+        dists = [Categorical(logits=p, validate_args=False) for p in parts]
         if action is None:
             cols = [
                 p.argmax(-1) if deterministic else d.sample()
@@ -161,7 +180,7 @@ class PolicyHead(nn.Module):
         cols_a = action[:, None] if action.ndim == 1 else action
         log_prob = sum(d.log_prob(cols_a[:, i]) for i, d in enumerate(dists))
         entropy = sum(d.entropy() for d in dists)
-        return action, log_prob, entropy
+        return action, log_prob, entropy, logits
 
     def to_env(self, action: torch.Tensor) -> torch.Tensor:
         """The action as the env accepts it (Box: clipped to the bounds)."""
@@ -223,9 +242,11 @@ class ActorCritic(AgentNet):
         action: torch.Tensor | None = None,
         deterministic: bool = False,
     ) -> AgentOutput:
-        act, log_prob, entropy = self.head(self.actor(obs), action, deterministic)
+        act, log_prob, entropy, inputs = self.head(
+            self.actor(obs), action, deterministic
+        )
         value = self.value(obs, value_obs)
-        return AgentOutput(act, log_prob, entropy, value, zero_aux(obs.device))
+        return AgentOutput(act, log_prob, entropy, value, zero_aux(obs.device), inputs)
 
     def to_env(self, action: torch.Tensor) -> torch.Tensor:
         return self.head.to_env(action)
@@ -281,7 +302,7 @@ class CandidateListener(AgentNet):
     ) -> AgentOutput:
         items = obs[:, self.start : self.stop].reshape(len(obs), self.n, self.item)
         scores = torch.einsum("nkh,nh->nk", self.candidate_net(items), self.encode(obs))
-        dist = Categorical(logits=scores)
+        dist = Categorical(logits=scores, validate_args=False)
         if action is None:
             action = scores.argmax(-1) if deterministic else dist.sample()
         value = self.value(obs, value_obs)
@@ -291,6 +312,7 @@ class CandidateListener(AgentNet):
             dist.entropy(),
             value,
             zero_aux(obs.device),
+            scores,
         )
 
 
@@ -369,7 +391,9 @@ class Speaker(AgentNet):
         )
         act = out.tokens[:, 0] if self._flat else out.tokens
         value = self.value(obs, value_obs)
-        return AgentOutput(act, out.log_prob, out.entropy, value, out.aux)
+        return AgentOutput(
+            act, out.log_prob, out.entropy, value, out.aux, out.logits.flatten(1)
+        )
 
 
 def build_agent(
@@ -410,3 +434,59 @@ def build_agent(
     return ActorCritic(
         obs_dim, action_space, hidden=hidden, layers=layers, value_dim=value_dim
     )
+
+
+def agent_groups(env: Any, *, share_parameters: bool) -> dict[str, str]:
+    """Which network each agent uses: ``agent -> group id``.
+
+    Without sharing every agent is its own group. With ``share_parameters`` agents
+    with the same observation space, action space and role (speaker or not) share
+    the network of the first of them, whose name is the group id. ``env`` is a
+    batched core (anything with ``possible_agents``, ``message_agents`` and the space
+    methods). Both trainers group agents with this one rule.
+    """
+    groups: dict[str, str] = {}
+    first: dict[tuple[str, str, bool], str] = {}
+    for agent in env.possible_agents:
+        key = (
+            str(env.observation_space(agent)),
+            str(env.action_space(agent)),
+            agent in env.message_agents,
+        )
+        if share_parameters:
+            groups[agent] = first.setdefault(key, agent)
+        else:
+            groups[agent] = agent
+    return groups
+
+
+def _value_dim(env: Any, spec: Any) -> int | None:
+    if not spec.network.centralized_value:
+        return None
+    return sum(_flat_dim(env.observation_space(a)) for a in env.possible_agents)
+
+
+def build_agent_of(env: Any, agent: str, spec: Any) -> AgentNet:
+    """The network of ``agent`` of batched core ``env`` for a
+    :class:`agents.spec.TrainSpec` (its channel, options and network sizes)."""
+    return build_agent(
+        env.observation_space(agent),
+        env.action_space(agent),
+        speaker=agent in env.message_agents,
+        channel=spec.channel,
+        hidden=spec.network.hidden,
+        layers=spec.network.layers,
+        channel_options=spec.channel_options,
+        value_dim=_value_dim(env, spec),
+        obs_parts=env.obs_parts(agent),
+    )
+
+
+def build_agents(env: Any, spec: Any) -> dict[str, AgentNet]:
+    """Every agent's network for a :class:`agents.spec.TrainSpec`; agents of one
+    :func:`agent_groups` group get the same module object."""
+    groups = agent_groups(env, share_parameters=spec.network.share_parameters)
+    built: dict[str, AgentNet] = {}
+    for group in dict.fromkeys(groups.values()):
+        built[group] = build_agent_of(env, group, spec)
+    return {agent: built[group] for agent, group in groups.items()}

@@ -189,7 +189,8 @@ def test_vq_low_temperature_is_nearest_code():
 @pytest.mark.parametrize("kind", CHANNEL_KINDS)
 def test_usage_counters(kind):
     channel = build(kind)
-    assert channel.usage() == {"perplexity": 0.0, "live_codes": 0.0}
+    usage = channel.usage()
+    assert (usage.perplexity, usage.live_codes) == (0.0, 0)
     h, kwargs = inputs(kind, n=256)
     channel.eval()
     channel(h, **kwargs)
@@ -202,10 +203,10 @@ def test_usage_counters(kind):
     )
     assert torch.equal(channel.code_counts, expected.float())
     usage = channel.usage()
-    assert 1.0 <= usage["perplexity"] <= V + 1e-6
-    assert usage["live_codes"] == float(torch.unique(out.tokens).numel())
+    assert 1.0 <= usage.perplexity <= V + 1e-6
+    assert usage.live_codes == torch.unique(out.tokens).numel()
     channel.reset_usage()
-    assert channel.usage()["live_codes"] == 0.0
+    assert channel.usage().live_codes == 0
 
 
 def test_rvq_residual_arithmetic_by_hand():
@@ -420,4 +421,4 @@ def test_vq_channel_learns_a_signalling_game_with_reinforce():
         guesses = listener(msg.onehot[:, 0]).argmax(-1)
     accuracy = (guesses == torch.arange(n_obj)).float().mean()
     assert float(accuracy) > 0.9
-    assert speaker.usage()["live_codes"] >= n_obj
+    assert speaker.usage().live_codes >= n_obj
