@@ -1,54 +1,49 @@
 """The distributed trainer: our agents on RLlib's new API stack (Ray).
 
-``python -m experiments.aim --backend rllib`` drives it (the run loop is
-:mod:`experiments.aim_rllib`). RLlib stays at arm's length: this module only plugs
-our pieces into RLlib's builder chain (no ``Algorithm`` subclass).
+:class:`RLlibTrainer` takes the same :class:`agents.spec.TrainSpec` as the native
+trainer (plus :class:`agents.spec.RLlibOptions`) and reports the same records
+(:class:`agents.results.IterationStats`, :class:`agents.results.EvalResult`), so
+``python -m experiments.aim --backend rllib`` runs the same loop and writes the same
+run directory. RLlib stays at arm's length: this module only plugs our pieces into
+RLlib's builder chain (no ``Algorithm`` subclass).
 
-* :class:`AimRLModule` (``TorchRLModule`` + ``ValueFunctionAPI``) wraps the network of
-  :func:`agents.networks.build_agent`, one module per agent (``MultiRLModuleSpec``) or
-  one per role with ``share_parameters``. Its forward passes return
-  ``action_dist_inputs`` (the speaker channel's symbol-policy logits, the actor's
-  logits, or a Gaussian's mean and log-std), so RLlib's own distribution classes
-  (``TorchMultiCategorical``, ``TorchCategorical``, ``TorchDiagGaussian``) sample the
-  actions and compute their log-probabilities; these equal our networks'
-  ``log_prob`` for the same action (``tests/test_rllib.py`` checks it). The
-  exploration pass also returns ``vf_preds`` so the learner has the old values.
+* :class:`AimRLModule` (``TorchRLModule`` + ``ValueFunctionAPI``) wraps the network
+  of :func:`agents.networks.build_agent_of`, one module per
+  :func:`agents.networks.agent_groups` group (the native trainer's sharing rule).
+  One forward pass of our network gives RLlib everything: the distribution inputs
+  (:attr:`agents.networks.AgentOutput.dist_inputs`, read by RLlib's own
+  ``TorchCategorical`` / ``TorchMultiCategorical`` / ``TorchDiagGaussian``, whose
+  log-probabilities equal our networks'), the value, and in the train pass the
+  log-probability, entropy and auxiliary losses of the batch's actions.
 * :class:`AimPPOLearner` (a ``PPOTorchLearner``) computes the loss with
   :func:`agents.ppo.ppo_loss` (no second copy of the loss) plus ``aux_coef`` times the
-  channel's auxiliary loss, and logs every part under the module id in the learner
-  results (``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl``, ``clipfrac``,
-  ``aux_total``, ``aux_reconstruction``, ...). Steps where the agent's action did not
-  count (``infos[agent]["active"]`` false, brought into the batch by
-  :class:`AddActiveMask`) are masked out of the policy and entropy terms, as in the
-  native trainer. With several learners, the float buffers of every module (VQ's EMA
-  codebook, cluster sizes, usage counters) are averaged over the learners after each
-  update: DDP all-reduces gradients, not buffers.
-* :class:`AimCallbacks` records each episode's symbols, success and team return on
-  the env runners and turns every training result into the native trainer's
-  scalars (``charts/...``, ``losses/<agent>/...``, ``symbols/...``, in
-  ``result["aim"]``), which the run loop writes with a ``SummaryWriter``
-  (RLlib writes no events without Tune).
-* Envs reach RLlib through their PettingZoo face: ``ParallelPettingZooEnv`` over
-  ``envs.make(name, **config)``, registered with ``tune.register_env``. Speaker and
-  listener spaces differ, which the wrapper's per-agent ``Dict`` spaces handle. Every
-  agent acts at every step (the two-phase envs ignore an inactive agent's action).
-* A shared vocabulary (``build_config(..., shared_vocabulary=True)``): all speakers
-  talk through one codebook (:class:`AimMultiRLModule`, RLlib's shared-encoder
-  pattern); its parameters are stepped by the first speaker's optimizer only.
-  ``share_parameters`` instead shares whole networks between agents with the same
-  spaces and role.
+  channel's auxiliary loss, with Adam's ``eps`` from the spec. Steps where an agent's
+  action did not count are masked out of the policy and entropy terms
+  (:class:`AddActiveMask`), as natively. With several learners the float buffers of
+  every module (VQ's EMA codebook, usage counters) are averaged after each update:
+  DDP all-reduces gradients, not buffers.
+* :class:`AimCallbacks` counts, per iteration, the training episodes that ended with
+  their success and team return, and each speaker's emitted symbols (active steps
+  only), the quantities of the native trainer's :class:`~agents.results.IterationStats`.
+* Envs reach RLlib through their PettingZoo face (``ParallelPettingZooEnv`` over
+  ``envs.make``), registered with ``tune.register_env``.
+* Every field of the spec is mapped (:data:`SPEC_MAP`) or refused with an error
+  naming it (:func:`check_spec`): nothing is silently ignored. The learning-rate
+  and entropy schedules (``lr_decay``, ``anneal_lr``, ``ent_decay``) become RLlib
+  piecewise schedules with one point per iteration, so each update uses the value the
+  native trainer uses at the same iteration.
+* Evaluation, symbol views and analysis use a native copy of the learned weights
+  (:meth:`RLlibTrainer.native_copy`): one evaluation definition for both backends.
 
 ``import agents`` never imports Ray. ``import agents.rllib`` imports it when it is
 installed; without it the module still imports (placeholder base classes), and
 :func:`require_ray` / building a module raise ``ImportError`` with the install hint
 ``pip install "aim-suite[rllib]"``.
 
-Differences from the native trainer: RLlib's GAE connector computes the advantages
-(same ``gamma``/``lambda``) and standardizes them per batch before ``ppo_loss``
-standardizes them per minibatch; Adam has RLlib's ``eps=1e-8`` (native: ``1e-5``);
-``--num-steps`` is the rollout fragment per env. Not done here: a centralized critic
-(``--centralized-value`` raises ``ValueError``); ``--device`` is ignored (use
-``--num-gpus-per-learner``); the symbol views are written once, after evaluation.
+Remaining differences from the native trainer: RLlib's GAE connector computes the
+advantages (same ``gamma``/``lambda``) and standardizes them per batch before
+``ppo_loss`` standardizes them per minibatch; ``num_steps`` is the rollout fragment
+per env.
 """
 
 from __future__ import annotations
@@ -56,36 +51,48 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.networks import ActorCritic, Speaker, build_agent
+from agents.networks import Speaker, agent_groups, build_agent_of
 from agents.ppo import ppo_loss
-
-if TYPE_CHECKING:  # pragma: no cover
-    from experiments.aim import Args
+from agents.results import (
+    EvalResult,
+    IterationStats,
+    SymbolUsage,
+    TrainingDiverged,
+    symbol_usage,
+)
+from agents.spec import PPOConfig, RLlibOptions, TrainSpec
 
 __all__ = [
     "ENV_NAME",
     "INSTALL_HINT",
+    "REFUSED",
+    "SPEC_MAP",
     "AddActiveMask",
     "AimCallbacks",
     "AimMultiRLModule",
     "AimPPOLearner",
     "AimRLModule",
+    "RLlibTrainer",
     "build_config",
+    "check_spec",
     "env_creator",
     "init_ray",
+    "latest_checkpoint",
     "module_specs",
     "module_states",
-    "native_trainer",
     "require_ray",
     "save_checkpoint",
-    "symbol_usage",
+    "schedule",
+    "start_ray",
 ]
 
 INSTALL_HINT = 'the rllib backend needs Ray: pip install "aim-suite[rllib]"'
@@ -93,7 +100,49 @@ ENV_NAME = "aim_env"
 """The name our envs are registered under with ``tune.register_env``."""
 ACTIVE = "aim_active"
 """Train-batch column: whether the agent's action counted at that step."""
-_LAYERS = 2
+
+SPEC_MAP: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "env": "environment(env_config['aim_env'])",
+        "env_config": "environment(env_config)",
+        "channel": "rl_module(model_config['spec'])",
+        "channel_options": "rl_module(model_config['spec'])",
+        "hidden": "rl_module(model_config['spec'])",
+        "layers": "rl_module(model_config['spec'])",
+        "share_parameters": "multi_agent(policy_mapping_fn) via agent_groups",
+        "num_envs": "training(train_batch_size_per_learner = num_envs * num_steps)",
+        "num_steps": "env_runners(rollout_fragment_length) and the batch size",
+        "lr": "training(lr) schedule",
+        "anneal_lr": "training(lr) schedule",
+        "lr_decay": "training(lr) schedule",
+        "adam_eps": "AimPPOLearner's Adam eps",
+        "gamma": "training(gamma)",
+        "gae_lambda": "training(lambda_)",
+        "update_epochs": "training(num_epochs)",
+        "num_minibatches": "training(minibatch_size)",
+        "clip_coef": "training(clip_param)",
+        "clip_vloss": "AimPPOLearner's ppo_loss(clip_vloss)",
+        "ent_coef": "training(entropy_coeff) schedule",
+        "ent_decay": "training(entropy_coeff) schedule",
+        "vf_coef": "training(vf_loss_coeff)",
+        "aux_coef": "AimPPOLearner's aux weight",
+        "max_grad_norm": "training(grad_clip)",
+        "steps": "the run loop's iterations; the lr anneal",
+        "seed": "debugging(seed)",
+        "device": "cpu only here (GPUs through --num-gpus-per-learner)",
+    }
+)
+"""Where each :class:`~agents.spec.TrainSpec` field goes in RLlib's config."""
+
+REFUSED: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "centralized_value": "a centralized critic is not available with RLlib "
+        "(use the native backend)",
+        "accumulate_grads": "RLlib's learner zeroes gradients every update (the AIM "
+        "reference's defect is reproduced by the native backend only)",
+    }
+)
+"""Spec fields the RLlib backend refuses when set (with the reason)."""
 
 
 try:  # The base classes come from RLlib; without Ray, placeholders raise the hint.
@@ -143,6 +192,68 @@ def require_ray():
 ADVANTAGES, VALUE_TARGETS = "advantages", "value_targets"
 
 
+def check_spec(spec: TrainSpec, options: RLlibOptions | None = None) -> None:
+    """Raise ``ValueError`` naming the first field RLlib cannot honour.
+
+    Every field of the spec is either mapped (:data:`SPEC_MAP`) or refused here
+    (:data:`REFUSED`, and a device other than ``cpu``).
+    """
+    if spec.network.centralized_value:
+        raise ValueError(f"centralized_value: {REFUSED['centralized_value']}")
+    if spec.ppo.accumulate_grads:
+        raise ValueError(f"accumulate_grads: {REFUSED['accumulate_grads']}")
+    if torch.device(spec.device).type != "cpu":
+        raise ValueError(
+            f"device {spec.device!r}: the rllib backend places learners itself; use "
+            "--num-gpus-per-learner for GPUs"
+        )
+    if options is not None and options.shared_vocabulary:
+        core = _core(spec)
+        if len([a for a in core.possible_agents if a in core.message_agents]) < 2:
+            raise ValueError(
+                f"shared_vocabulary: {spec.env} has fewer than two speakers"
+            )
+
+
+def schedule(
+    spec: TrainSpec, base: float, decay: float, *, anneal: bool = False
+) -> float | list[list[float]]:
+    """``base`` (a float) or an RLlib piecewise schedule ``[[timestep, value], ...]``.
+
+    The native trainer's update ``k`` (0-based) uses ``base * decay**k``, times
+    ``1 - (k + 1) * batch / steps`` when annealed. RLlib updates a scheduled value
+    *after* each update from the env steps sampled so far, so update ``k`` reads the
+    point at ``k * batch``: one point per iteration reproduces the native values.
+
+    >>> spec = TrainSpec(ppo=PPOConfig(num_envs=4, num_steps=1, num_minibatches=1),
+    ...                  steps=8)
+    >>> schedule(spec, 1.0, 0.5)[:3]
+    [[0, 1.0], [4, 0.5], [8, 0.25]]
+    """
+    if decay == 1.0 and not anneal:
+        return float(base)
+    batch = spec.ppo.batch_size
+    points = []
+    for k in range(spec.iterations + 1):
+        value = base * decay**k
+        if anneal:
+            value *= max(0.0, 1.0 - (k + 1) * batch / spec.steps)
+        points.append([k * batch, float(value)])
+    return points
+
+
+def _start(value: float | list[list[float]]) -> float:
+    """The value of a :func:`schedule` at timestep 0."""
+    return float(value[0][1]) if isinstance(value, list) else float(value)
+
+
+def _core(spec: TrainSpec):
+    """A one-env core of the spec's env (spaces, agents, roles)."""
+    import envs
+
+    return envs.make_vec(spec.env, 1, seed=0, **spec.env_config)
+
+
 # ---------------------------------------------------------------------- env
 def env_creator(config: dict):
     """RLlib's view of one of our envs: ``ParallelPettingZooEnv(envs.make(...))``.
@@ -160,28 +271,20 @@ def env_creator(config: dict):
 
 # ---------------------------------------------------------------------- module
 class AimRLModule(TorchRLModule, ValueFunctionAPI):
-    """An RLModule around one of our agents (``self.net``, from ``build_agent``).
+    """An RLModule around one of our agents (``self.net``).
 
-    ``model_config`` keys: ``speaker`` (bool), ``channel``, ``channel_options``,
-    ``hidden``, ``layers``. Exploration and inference run the network in eval mode
-    (VQ's EMA codebook moves only in the learner's update, as in the native trainer)
-    and return ``action_dist_inputs`` and ``vf_preds``; the train pass also returns
-    our network's ``aim_logp``, ``aim_entropy``, ``aim_value`` and ``aim_aux`` for the
-    batch's actions.
+    ``model_config``: ``spec`` (the :class:`TrainSpec`) and ``agent`` (the agent whose
+    network this module is). Exploration and inference run the network in eval mode
+    (VQ's EMA codebook moves only in the learner's update, as natively) and return
+    ``action_dist_inputs`` and ``vf_preds`` from one forward pass; the train pass
+    also returns our network's ``aim_logp``, ``aim_entropy``, ``aim_value`` and
+    ``aim_aux`` for the batch's actions.
     """
 
     def setup(self) -> None:
         mc = dict(self.model_config or {})
-        self.net = build_agent(
-            self.observation_space,
-            self.action_space,
-            speaker=bool(mc.get("speaker", False)),
-            channel=mc.get("channel", "vq"),
-            hidden=int(mc.get("hidden", 64)),
-            layers=int(mc.get("layers", _LAYERS)),
-            channel_options=mc.get("channel_options") or None,
-            obs_parts=mc.get("obs_parts") or None,
-        )
+        spec, agent = mc["spec"], mc["agent"]
+        self.net = build_agent_of(_core(spec), agent, spec)
         space = self.action_space
         if isinstance(space, spaces.Discrete):
             self.action_dist_cls = TorchCategorical
@@ -194,49 +297,11 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
         else:
             raise TypeError(f"unsupported action space {space}")
 
-    # -- our network, evaluated once per pass -----------------------------------
-    def evaluate(
-        self, obs: torch.Tensor, actions: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
-        """``(action_dist_inputs, log_prob, entropy, aux)`` of ``obs``.
-
-        ``log_prob`` is that of ``actions`` (a sample of our network when None).
-        """
-        net = self.net
-        obs = obs.float()
-        if isinstance(net, Speaker):
-            tokens = None
-            if actions is not None:
-                tokens = actions.long()
-                if isinstance(self.action_space, spaces.Discrete):
-                    tokens = tokens[:, None]
-            out = net.channel(net.encoder(obs), tokens=tokens, target=obs)
-            return out.logits.flatten(1), out.log_prob, out.entropy, out.aux
-        if actions is not None and not isinstance(self.action_space, spaces.Box):
-            actions = actions.long()
-        out = net(obs, action=actions)
-        with torch.no_grad():  # the loss reads log_prob; these are for RLlib's dists
-            dist_inputs = self._dist_inputs(obs)
-        return dist_inputs, out.log_prob, out.entropy, out.aux
-
-    def _dist_inputs(self, obs: torch.Tensor) -> torch.Tensor:
-        """``action_dist_inputs`` of a non-speaker network."""
-        net, space = self.net, self.action_space
-        if isinstance(net, ActorCritic):
-            h = net.actor(obs)
-            if net.head.nvec:
-                return net.head.logits(h)
-            mean = net.head.mean(h)
-            return torch.cat([mean, net.head.log_std.expand_as(mean)], dim=-1)
-        if not isinstance(space, spaces.Discrete):
-            raise TypeError(f"{type(net).__name__}: unsupported action space {space}")
-        # Any other network over Discrete(n): the log-probability of every action is
-        # a valid logit vector (a log-softmax), equal to the network's own by
-        # construction.
-        n = int(space.n)
-        every = torch.arange(n, device=obs.device).repeat_interleave(len(obs))
-        logp = net(obs.repeat(n, 1), action=every).log_prob
-        return logp.reshape(n, len(obs)).t()
+    def _actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """RLlib's action batch in the form our network evaluates."""
+        if isinstance(self.action_space, spaces.Box):
+            return actions.float()
+        return actions.long()
 
     def _act(self, batch: dict[str, Any]) -> dict[str, Any]:
         # Env runners' copies only act: eval mode (frozen codebook) from the first
@@ -244,13 +309,11 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
         if self.net.training:
             self.net.eval()
         with torch.no_grad():
-            obs = batch[Columns.OBS].float()
-            if isinstance(self.net, Speaker):
-                dist_inputs = self.evaluate(obs)[0]
-            else:
-                dist_inputs = self._dist_inputs(obs)
-            values = self.compute_values(batch)
-        return {Columns.ACTION_DIST_INPUTS: dist_inputs, Columns.VF_PREDS: values}
+            out = self.net(batch[Columns.OBS].float())
+        return {
+            Columns.ACTION_DIST_INPUTS: out.dist_inputs,
+            Columns.VF_PREDS: out.value,
+        }
 
     def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         return self._act(batch)
@@ -264,15 +327,15 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         if not self.net.training:
             self.net.train()
-        dist_inputs, logp, entropy, aux = self.evaluate(
-            batch[Columns.OBS], batch[Columns.ACTIONS]
+        out = self.net(
+            batch[Columns.OBS].float(), action=self._actions(batch[Columns.ACTIONS])
         )
         return {
-            Columns.ACTION_DIST_INPUTS: dist_inputs,
-            "aim_logp": logp,
-            "aim_entropy": entropy,
-            "aim_value": self.compute_values(batch),
-            "aim_aux": aux,
+            Columns.ACTION_DIST_INPUTS: out.dist_inputs,
+            "aim_logp": out.log_prob,
+            "aim_entropy": out.entropy,
+            "aim_value": out.value,
+            "aim_aux": out.aux,
         }
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None):
@@ -346,10 +409,12 @@ class AddActiveMask(ConnectorV2):
 class AimPPOLearner(PPOTorchLearner):
     """PPO with :func:`agents.ppo.ppo_loss` plus the channel's auxiliary loss.
 
-    ``learner_config_dict["aux_coef"]`` weights ``aux.total``.
+    ``learner_config_dict["aim_spec"]`` (the :class:`TrainSpec`) gives ``aux_coef``,
+    ``clip_vloss`` and Adam's ``eps``.
     """
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        spec: TrainSpec = config.learner_config_dict["aim_spec"]
         n = fwd_out["aim_logp"].shape[0]
         keep = batch.get(Columns.LOSS_MASK)
         if keep is None:
@@ -373,16 +438,14 @@ class AimPPOLearner(PPOTorchLearner):
             clip_coef=config.clip_param,
             vf_coef=config.vf_loss_coeff,
             ent_coef=float(ent_coef),
-            clip_vloss=old_value is not None,
+            clip_vloss=spec.ppo.clip_vloss and old_value is not None,
             mask=mask,
         )
         aux = fwd_out["aim_aux"]
-        aux_coef = float(config.learner_config_dict.get("aux_coef", 1.0))
-        total = loss + aux_coef * aux.total
+        total = loss + spec.ppo.aux_coef * aux.total
         logged = dict(info._asdict())
         if isinstance(self.module[module_id].unwrapped().net, Speaker):
             logged.update({f"aux_{k}": v.detach() for k, v in aux._asdict().items()})
-            logged["aux_weighted"] = (aux_coef * aux.total).detach()
         logged["total"] = total.detach()
         self.metrics.log_dict(logged, key=module_id, window=1)
         return total
@@ -396,7 +459,8 @@ class AimPPOLearner(PPOTorchLearner):
             owner = self._module[shared[0]].unwrapped()
             skip = {id(p) for p in owner.parameters()}
             params = [p for p in params if id(p) not in skip]
-        optimizer = torch.optim.Adam(params)
+        spec: TrainSpec = self.config.learner_config_dict["aim_spec"]
+        optimizer = torch.optim.Adam(params, eps=spec.ppo.adam_eps)
         self.register_optimizer(
             module_id=module_id,
             optimizer=optimizer,
@@ -426,75 +490,78 @@ class AimPPOLearner(PPOTorchLearner):
 
 
 # ---------------------------------------------------------------------- callbacks
-class AimCallbacks(RLlibCallback):
-    """Symbols, success and return per episode (env runners); TensorBoard scalars
-    with the native trainer's tags (driver).
+def _success_of(infos: dict) -> float | None:
+    """The env-level success flag in one agent's last infos (None if absent)."""
+    if isinstance(infos, dict) and "success" in infos:
+        return float(np.all(infos["success"]))
+    return None
 
-    Reads from ``config.learner_config_dict``: ``aim_speakers`` (agent ids whose action
-    is a message) and ``aim_logdir`` (where the driver writes events; none if
-    missing). Adds ``result["aim"]`` (this iteration's ``metrics`` and per-speaker
-    ``symbol_counts [L, V]``) to every training result.
+
+class AimCallbacks(RLlibCallback):
+    """Per-iteration training statistics with the native trainer's definitions.
+
+    On the env runners: every finished episode adds 1 to ``("aim", "episodes")``, its
+    team return (the mean of the agents' returns) to ``("aim", "return_sum")`` and,
+    for envs that report success, its success to ``("aim", "success_sum")``; at the
+    end of every ``sample()`` call, each speaker's emitted symbols (steps where its
+    action counted) are logged as one ``[message_length, vocab_size]`` count table
+    under ``("aim_symbols", speaker)``. ``learner_config_dict["aim_speakers"]`` lists
+    the speakers.
     """
 
     def on_episode_end(self, *, episode, metrics_logger=None, env_runner=None, **kw):
         if metrics_logger is None:
             return
-        cfg = env_runner.config.learner_config_dict if env_runner is not None else {}
         agents = list(episode.agent_episodes)
         returns = [float(episode.agent_episodes[a].get_return()) for a in agents]
         metrics_logger.log_value(("aim", "episodes"), 1, reduce="sum")
         metrics_logger.log_value(
             ("aim", "return_sum"), float(np.mean(returns)), reduce="sum"
         )
-        last = episode.agent_episodes[agents[-1]].get_infos(-1)
-        if isinstance(last, dict) and "success" in last:
+        for agent in agents:
+            success = _success_of(episode.agent_episodes[agent].get_infos(-1))
+            if success is not None:
+                metrics_logger.log_value(("aim", "success_sum"), success, reduce="sum")
+                break
+
+    def on_sample_end(self, *, env_runner=None, metrics_logger=None, samples=(), **kw):
+        if metrics_logger is None or env_runner is None:
+            return
+        shapes = env_runner.config.learner_config_dict.get("aim_symbol_shapes", {})
+        for speaker, (length, vocab) in shapes.items():
+            counts = np.zeros((length, vocab))
+            for episode in samples:
+                agent_episodes = getattr(episode, "agent_episodes", {})
+                if speaker not in agent_episodes:
+                    continue
+                sa = agent_episodes[speaker]
+                n = len(sa)
+                if n == 0:
+                    continue
+                acts = np.asarray(sa.get_actions(slice(0, n))).reshape(n, -1)
+                infos = sa.get_infos(slice(0, n))
+                active = np.array([bool(np.all(i.get("active", True))) for i in infos])
+                tokens = acts[active]
+                for pos in range(length):
+                    counts[pos] += np.bincount(tokens[:, pos], minlength=vocab)
             metrics_logger.log_value(
-                ("aim", "success_sum"), float(np.all(last["success"])), reduce="sum"
+                ("aim_symbols", speaker), counts, reduce="item_series"
             )
-        for speaker in cfg.get("aim_speakers", ()):
-            if speaker not in episode.agent_episodes:
-                continue
-            sa = episode.agent_episodes[speaker]
-            acts = np.asarray(sa.get_actions())
-            infos = sa.get_infos(slice(0, len(sa)))
-            active = np.array([bool(np.all(i.get("active", True))) for i in infos])
-            tokens = acts.reshape(len(acts), -1)[active]
-            for pos in range(tokens.shape[1]):
-                vals, counts = np.unique(tokens[:, pos], return_counts=True)
-                for v, c in zip(vals.tolist(), counts.tolist()):
-                    metrics_logger.log_value(
-                        ("aim_symbols", speaker, f"{pos}_{v}"), c, reduce="sum"
-                    )
 
-    def on_train_result(self, *, algorithm, metrics_logger=None, result, **kw):
-        from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS
 
-        cfg = algorithm.config.learner_config_dict
-        env_res = result.get(ENV_RUNNER_RESULTS, {})
-        aim = env_res.get("aim", {})
-        metrics: dict[str, float] = {}
-        episodes = finite(aim.get("episodes", 0.0))
-        if episodes:
-            metrics["charts/episodic_return"] = finite(aim["return_sum"]) / episodes
-            if "success_sum" in aim:
-                metrics["charts/success"] = finite(aim["success_sum"]) / episodes
-            metrics["charts/episodes"] = episodes
-        for module_id, values in result.get(LEARNER_RESULTS, {}).items():
-            if not isinstance(values, dict) or "policy_loss" not in values:
-                continue
-            for key, value in values.items():
-                if key in _LOSS_KEYS or key.startswith("aux_"):
-                    metrics[f"losses/{module_id}/{key}"] = float(value)
-        totals = [v for k, v in metrics.items() if k.endswith("/total")]
-        if totals:
-            metrics["losses/total"] = float(sum(totals))
-        counts = _symbol_counts(env_res.get("aim_symbols", {}), cfg)
-        usage = [symbol_usage(c) for c in counts.values()]
-        if usage:
-            for key in ("perplexity", "live_codes"):
-                metrics[f"symbols/{key}"] = float(np.mean([u[key] for u in usage]))
-        metrics["charts/learning_rate"] = float(algorithm.config.lr)
-        result["aim"] = {"metrics": metrics, "symbol_counts": counts}
+def _sum_tables(tables: Any, shape: tuple[int, int]) -> np.ndarray:
+    """The sum of the count tables logged in one iteration (zeros when none).
+
+    RLlib hands back a list of the logged tables, the table itself when only one
+    was logged, or NaN when none was.
+    """
+    total = np.zeros(shape)
+    if isinstance(tables, np.ndarray) and tables.shape == shape:
+        tables = [tables]
+    if isinstance(tables, list | tuple | np.ndarray):
+        for table in tables:
+            total += np.asarray(table, dtype=float).reshape(shape)
+    return total
 
 
 def finite(value: Any) -> float:
@@ -506,33 +573,6 @@ def finite(value: Any) -> float:
 _LOSS_KEYS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "total")
 
 
-def _symbol_counts(logged: dict, cfg: dict) -> dict[str, np.ndarray]:
-    """``{speaker: counts [L, V]}`` from the ``aim_symbols`` env-runner results."""
-    shapes = cfg.get("aim_symbol_shapes", {})
-    out = {}
-    for speaker, (length, vocab) in shapes.items():
-        counts = np.zeros((length, vocab))
-        for key, value in logged.get(speaker, {}).items():
-            pos, tok = (int(x) for x in key.split("_"))
-            counts[pos, tok] += finite(value)
-        out[speaker] = counts
-    return out
-
-
-def symbol_usage(counts: np.ndarray) -> dict[str, float]:
-    """Perplexity and live codes of ``counts [L, V]`` pooled over positions (the
-    definition of :meth:`agents.channels.Channel.usage`)."""
-    pooled = counts.sum(0)
-    total = pooled.sum()
-    if total == 0:
-        return {"perplexity": 0.0, "live_codes": 0.0}
-    p = pooled[pooled > 0] / total
-    return {
-        "perplexity": float(np.exp(-(p * np.log(p)).sum())),
-        "live_codes": float((pooled > 0).sum()),
-    }
-
-
 # ---------------------------------------------------------------------- config
 def _symbol_shape(space: spaces.Space) -> tuple[int, int]:
     if isinstance(space, spaces.Discrete):
@@ -540,103 +580,72 @@ def _symbol_shape(space: spaces.Space) -> tuple[int, int]:
     return len(space.nvec), int(space.nvec.max())
 
 
-def module_specs(args: Args) -> tuple[dict[str, Any], dict[str, str], list[str]]:
-    """``(specs, agent -> module id, speakers)`` for the env of ``args``.
+def module_specs(spec: TrainSpec) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """``(module specs, agent -> module id, speakers)`` for the spec's env.
 
-    One ``RLModuleSpec`` per agent, or per (spaces, role) with ``share_parameters``.
+    One ``RLModuleSpec`` per :func:`agents.networks.agent_groups` group, named after
+    its first agent.
     """
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-    import envs
-
-    core = envs.make_vec(args.env, 1, **args.env_config)
+    core = _core(spec)
     speakers = [a for a in core.possible_agents if a in core.message_agents]
-    specs: dict[str, Any] = {}
-    mapping: dict[str, str] = {}
-    seen: dict[tuple, str] = {}
-    for agent in core.possible_agents:
-        obs_sp, act_sp = core.observation_space(agent), core.action_space(agent)
-        key = (str(obs_sp), str(act_sp), agent in speakers)
-        if args.share_parameters and key in seen:
-            mapping[agent] = seen[key]
-            continue
-        seen[key] = mapping[agent] = agent
-        specs[agent] = RLModuleSpec(
+    mapping = agent_groups(core, share_parameters=spec.network.share_parameters)
+    specs = {
+        group: RLModuleSpec(
             module_class=AimRLModule,
-            observation_space=obs_sp,
-            action_space=act_sp,
-            model_config={
-                "speaker": agent in speakers,
-                "channel": args.channel,
-                "channel_options": dict(args.channel_options),
-                "hidden": args.hidden,
-                "layers": _LAYERS,
-                "obs_parts": core.obs_parts(agent),
-            },
+            observation_space=core.observation_space(group),
+            action_space=core.action_space(group),
+            model_config={"spec": spec, "agent": group},
         )
+        for group in dict.fromkeys(mapping.values())
+    }
     return specs, mapping, speakers
 
 
-def batch_size(args: Args) -> int:
-    """Env steps per training iteration: ``num_envs * num_steps`` (as native)."""
-    return args.num_envs * args.num_steps
-
-
 def build_config(
-    args: Args,
-    seed: int,
-    logdir: Path | None = None,
-    *,
-    shared_vocabulary: bool | None = None,
+    spec: TrainSpec, options: RLlibOptions | None = None, *, logdir: Path | None = None
 ):
-    """The ``PPOConfig`` of one seed of ``args``.
-
-    ``shared_vocabulary`` (default: ``args.shared_vocabulary`` if ``Args`` has it,
-    else False): all speakers talk through one channel (:class:`AimMultiRLModule`).
-    """
-    from ray.rllib.algorithms.ppo import PPOConfig
+    """RLlib's ``PPOConfig`` for one seed's spec (every field mapped or refused)."""
+    from ray.rllib.algorithms.ppo import PPOConfig as RLlibPPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
     from ray.tune.registry import register_env
 
-    if args.centralized_value:
-        raise ValueError("--centralized-value is not supported by the rllib backend")
+    options = options or RLlibOptions()
+    check_spec(spec, options)
     register_env(ENV_NAME, env_creator)
-    specs, mapping, speakers = module_specs(args)
-    import envs
-
-    core = envs.make_vec(args.env, 1, **args.env_config)
+    specs, mapping, speakers = module_specs(spec)
+    core = _core(spec)
     shapes = {s: _symbol_shape(core.action_space(s)) for s in speakers}
-    if shared_vocabulary is None:
-        shared_vocabulary = bool(args.shared_vocabulary)
-    shared = sorted({mapping[a] for a in speakers}) if shared_vocabulary else []
-    batch = batch_size(args)
-    per_learner = max(1, batch // max(1, args.num_learners))
-    minibatch = max(1, per_learner // args.num_minibatches)
-    config = (
-        PPOConfig()
+    shared = sorted({mapping[a] for a in speakers}) if options.shared_vocabulary else []
+    ppo = spec.ppo
+    per_learner = max(1, ppo.batch_size // max(1, options.num_learners))
+    minibatch = max(1, per_learner // ppo.num_minibatches)
+    return (
+        RLlibPPOConfig()
         .environment(
             ENV_NAME,
-            env_config={"aim_env": args.env, **args.env_config},
+            env_config={"aim_env": spec.env, **spec.env_config},
             # Box actions: sampled unclipped (log-prob), clipped when sent to the
             # env, like ``to_env`` of the native trainer.
             clip_actions=True,
             normalize_actions=False,
         )
         .env_runners(
-            num_env_runners=args.num_env_runners,
-            num_envs_per_env_runner=args.num_envs_per_env_runner,
+            num_env_runners=options.num_env_runners,
+            num_envs_per_env_runner=options.num_envs_per_env_runner,
             # Short fragments: RLlib 2.60 numpy-izes every finished episode of a
             # sample() call at every step (quadratic in episodes per call), which
             # dominates with two-step episodes and long fragments.
-            rollout_fragment_length=args.num_steps,
+            rollout_fragment_length=ppo.num_steps,
         )
         .learners(
-            num_learners=args.num_learners,
-            num_gpus_per_learner=args.num_gpus_per_learner,
+            num_learners=options.num_learners,
+            num_gpus_per_learner=options.num_gpus_per_learner,
             learner_class=AimPPOLearner,
             learner_connector=lambda obs_space, act_space: [AddActiveMask()],
             learner_config_dict={
-                "aux_coef": args.aux_coef,
+                "aim_spec": spec,
                 "aim_speakers": speakers,
                 "aim_symbol_shapes": shapes,
                 "aim_logdir": None if logdir is None else str(logdir),
@@ -656,25 +665,24 @@ def build_config(
             )
         )
         .training(
-            lr=args.lr,
-            entropy_coeff=args.ent_coef,
+            lr=schedule(spec, ppo.lr, ppo.lr_decay, anneal=ppo.anneal_lr),
+            entropy_coeff=schedule(spec, ppo.ent_coef, ppo.ent_decay),
             train_batch_size_per_learner=per_learner,
             minibatch_size=minibatch,
-            num_epochs=args.update_epochs,
-            gamma=0.99,
-            lambda_=0.95,
-            clip_param=0.2,
-            vf_loss_coeff=0.5,
-            grad_clip=0.5,
+            num_epochs=ppo.update_epochs,
+            gamma=ppo.gamma,
+            lambda_=ppo.gae_lambda,
+            clip_param=ppo.clip_coef,
+            vf_loss_coeff=ppo.vf_coef,
+            grad_clip=ppo.max_grad_norm,
             grad_clip_by="global_norm",
             use_kl_loss=False,
             kl_coeff=0.0,
         )
         .callbacks(AimCallbacks)
         .fault_tolerance(restart_failed_env_runners=True)
-        .debugging(seed=seed)
+        .debugging(seed=spec.seed)
     )
-    return config
 
 
 class _Mapping:
@@ -701,7 +709,19 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> None
     ray.init(address=address, **kwargs)
 
 
-# ---------------------------------------------------------------------- run
+def start_ray(options: RLlibOptions, *, num_workers: int | None = None) -> None:
+    """Connect to ``options.address`` or start a local Ray with enough logical CPUs
+    for every actor (the OS shares the real ones); ``ImportError`` with the install
+    hint when Ray is missing."""
+    require_ray()
+    runners = options.num_env_runners if num_workers is None else num_workers
+    init_ray(options.address, num_cpus=max(2, runners + options.num_learners + 1))
+
+
+# ---------------------------------------------------------------------- checkpoints
+STATE_FILE = "aim_state.json"
+
+
 def save_checkpoint(algo, ckpt_dir: Path, state: dict) -> Path:
     """``algo.save_to_path`` into a temp dir, then rename it to ``ckpt_dir/latest``."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -709,7 +729,7 @@ def save_checkpoint(algo, ckpt_dir: Path, state: dict) -> Path:
     if tmp.exists():
         shutil.rmtree(tmp)
     algo.save_to_path(str(tmp.resolve()))
-    (tmp / "aim_state.json").write_text(json.dumps(state))
+    (tmp / STATE_FILE).write_text(json.dumps(state))
     latest, old = ckpt_dir / "latest", ckpt_dir / f".latest.old{os.getpid()}"
     if latest.exists():
         latest.rename(old)
@@ -717,6 +737,12 @@ def save_checkpoint(algo, ckpt_dir: Path, state: dict) -> Path:
     if old.exists():
         shutil.rmtree(old)
     return latest
+
+
+def latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The complete checkpoint folder in ``ckpt_dir`` to resume from, if any."""
+    latest = Path(ckpt_dir) / "latest"
+    return latest if (latest / STATE_FILE).is_file() else None
 
 
 def module_states(algo) -> dict[str, dict]:
@@ -729,35 +755,198 @@ def module_states(algo) -> dict[str, dict]:
     return state[COMPONENT_LEARNER][COMPONENT_RL_MODULE]
 
 
-def native_trainer(args: Args, algo, seed: int, env_steps: int, counts: dict):
-    """A :class:`agents.native.NativeTrainer` holding the learned weights: the
-    native evaluation, symbol views and summary then apply unchanged."""
-    from agents.native import NativeTrainer, PPOConfig
+# ---------------------------------------------------------------------- trainer
+class RLlibTrainer:
+    """One seed's training on RLlib, with the native trainer's interface.
 
-    trainer = NativeTrainer(
-        args.env,
-        args.env_config,
-        channel=args.channel,
-        channel_options=args.channel_options,
-        ppo=PPOConfig(
-            num_envs=1,
-            num_steps=1,
-            num_minibatches=1,
-            hidden=args.hidden,
-            layers=_LAYERS,
-            share_parameters=args.share_parameters,
-        ),
-        seed=seed,
-    )
-    specs, mapping, _ = module_specs(args)
-    states = module_states(algo)
-    for agent, module_id in mapping.items():
-        state = {
-            k.removeprefix("net."): torch.as_tensor(np.asarray(v))
-            for k, v in states[module_id].items()
+    Parameters
+    ----------
+    spec : TrainSpec
+    options : RLlibOptions
+    algo : ray.rllib.algorithms.Algorithm, optional
+        A restored algorithm (see :meth:`restore`); default: built from the spec.
+    """
+
+    backend = "rllib"
+
+    def __init__(
+        self,
+        spec: TrainSpec,
+        options: RLlibOptions | None = None,
+        *,
+        algo: Any = None,
+        counters: dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(spec, TrainSpec):
+            raise TypeError(f"spec must be an agents.spec.TrainSpec, got {spec!r}")
+        self.spec = spec
+        self.options = options or RLlibOptions()
+        check_spec(spec, self.options)
+        self.env = _core(spec)
+        self.speakers = [
+            a for a in self.env.possible_agents if a in self.env.message_agents
+        ]
+        self.algo = (
+            algo if algo is not None else build_config(spec, self.options).build_algo()
+        )
+        counters = counters or {}
+        self.env_steps = int(counters.get("env_steps", 0))
+        self.iteration = int(counters.get("iteration", 0))
+        # RLlib logs a scheduled value after the update it follows, i.e. the value
+        # of the next update: keep it for the next iteration's stats.
+        ppo = spec.ppo
+        self._next_lr = float(
+            counters.get(
+                "next_lr",
+                _start(schedule(spec, ppo.lr, ppo.lr_decay, anneal=ppo.anneal_lr)),
+            )
+        )
+        self._next_ent = float(
+            counters.get(
+                "next_ent", _start(schedule(spec, ppo.ent_coef, ppo.ent_decay))
+            )
+        )
+        self._usage = {
+            a: symbol_usage(np.asarray(c)) for a, c in counters.get("usage", {}).items()
         }
-        trainer.nets[agent].load_state_dict(state)
-    for speaker, c in counts.items():
-        trainer.nets[speaker].channel.code_counts.copy_(torch.as_tensor(c))
-    trainer.env_steps = env_steps
-    return trainer
+
+    # ------------------------------------------------------------------ training
+    def train_iteration(self) -> IterationStats:
+        """One ``algo.train()`` call, as :class:`~agents.results.IterationStats`."""
+        from ray.rllib.utils.metrics import (
+            ENV_RUNNER_RESULTS,
+            LEARNER_RESULTS,
+            NUM_ENV_STEPS_SAMPLED,
+        )
+
+        t0 = time.perf_counter()
+        result = self.algo.train()
+        env_res = result.get(ENV_RUNNER_RESULTS, {})
+        # NaN while every env runner is down (RLlib restarts them).
+        self.env_steps += int(finite(env_res.get(NUM_ENV_STEPS_SAMPLED, 0)))
+        self.iteration += 1
+        aim = env_res.get("aim", {})
+        episodes = int(finite(aim.get("episodes", 0.0)))
+        losses: dict[str, float] = {}
+        lr, ent = self._next_lr, self._next_ent
+        for module_id, values in result.get(LEARNER_RESULTS, {}).items():
+            if not isinstance(values, dict) or "policy_loss" not in values:
+                continue
+            for key, value in values.items():
+                if key in _LOSS_KEYS or key.startswith("aux_"):
+                    losses[f"{module_id}/{key}"] = float(value)
+                elif key.endswith("_learning_rate"):
+                    self._next_lr = float(value)
+                elif key == "curr_entropy_coeff":
+                    self._next_ent = float(value)
+        totals = [v for k, v in losses.items() if k.endswith("/total")]
+        losses["total"] = float(sum(totals))
+        bad = [k for k, v in losses.items() if not np.isfinite(v)]
+        if bad:
+            raise TrainingDiverged(self.iteration, bad)
+        tables = env_res.get("aim_symbols", {})
+        self._usage = {
+            speaker: symbol_usage(_sum_tables(tables.get(speaker), shape))
+            for speaker, shape in self._shapes().items()
+        }
+        success = None
+        if "success_sum" in aim and episodes:
+            success = finite(aim["success_sum"]) / episodes
+        return IterationStats(
+            iteration=self.iteration,
+            env_steps=self.env_steps,
+            episodes=episodes,
+            success=success,
+            mean_return=finite(aim.get("return_sum", 0.0)) / episodes
+            if episodes
+            else None,
+            losses=losses,
+            usage=dict(self._usage),
+            learning_rate=lr,
+            entropy_coef=ent,
+            iteration_s=time.perf_counter() - t0,
+        )
+
+    def _shapes(self) -> dict[str, tuple[int, int]]:
+        return {s: _symbol_shape(self.env.action_space(s)) for s in self.speakers}
+
+    def channel_usage(self) -> dict[str, SymbolUsage]:
+        """Per speaker, the symbols emitted in the last iteration's rollout."""
+        return dict(self._usage)
+
+    # ------------------------------------------------------------------ weights
+    def native_copy(self):
+        """A :class:`agents.native.NativeTrainer` holding the learned weights, for the
+        native evaluation, the symbol views and analysis."""
+        from agents.native import NativeTrainer
+
+        one = PPOConfig(num_envs=1, num_steps=1, num_minibatches=1)
+        trainer = NativeTrainer(self.spec.replace(ppo=one))
+        _, mapping, _ = module_specs(self.spec)
+        states = module_states(self.algo)
+        for agent, module_id in mapping.items():
+            state = {
+                k.removeprefix("net."): torch.as_tensor(np.asarray(v))
+                for k, v in states[module_id].items()
+            }
+            trainer.nets[agent].load_state_dict(state)
+        for speaker, usage in self._usage.items():
+            trainer.nets[speaker].channel.code_counts.copy_(
+                torch.as_tensor(usage.counts, dtype=torch.float32)
+            )
+        trainer.env_steps, trainer.iteration = self.env_steps, self.iteration
+        return trainer
+
+    def evaluate(
+        self,
+        episodes: int = 1000,
+        *,
+        seed: int | None = None,
+        env_config: dict[str, Any] | None = None,
+    ) -> EvalResult:
+        """Greedy evaluation of the learned weights (the native evaluator)."""
+        return self.native_copy().evaluate(episodes, seed=seed, env_config=env_config)
+
+    def codebook(self, agent: str) -> np.ndarray | None:
+        """The code vectors of ``agent``'s channel (vq / rvq), else None."""
+        return self.native_copy().codebook(agent)
+
+    # ------------------------------------------------------------------ state
+    def _counters(self) -> dict[str, Any]:
+        return {
+            "env_steps": self.env_steps,
+            "iteration": self.iteration,
+            "usage": {a: u.counts.tolist() for a, u in self._usage.items()},
+            "next_lr": self._next_lr,
+            "next_ent": self._next_ent,
+        }
+
+    def save(self, folder: Path, state: dict[str, Any]) -> Path:
+        """Checkpoint the algorithm and ``state`` (plain data) into ``folder``."""
+        return save_checkpoint(
+            self.algo, Path(folder), {**state, "trainer": self._counters()}
+        )
+
+    @classmethod
+    def restore(
+        cls, folder: Path, spec: TrainSpec, options: RLlibOptions | None = None
+    ) -> tuple[RLlibTrainer, dict[str, Any]]:
+        """The trainer saved in ``folder`` and the state saved with it."""
+        from ray.rllib.algorithms.algorithm import Algorithm
+
+        path = latest_checkpoint(Path(folder))
+        if path is None:
+            raise ValueError(f"no complete RLlib checkpoint in {folder}")
+        try:
+            state = json.loads((path / STATE_FILE).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(
+                f"checkpoint {path}: unreadable {STATE_FILE}: {err}"
+            ) from err
+        algo = Algorithm.from_checkpoint(str(path.resolve()))
+        trainer = cls(spec, options, algo=algo, counters=state.get("trainer", {}))
+        return trainer, state
+
+    def close(self) -> None:
+        """Stop the algorithm (its env runners and learners)."""
+        self.algo.stop()

@@ -65,19 +65,22 @@ def _mpe2_config(args, num_env_runners: int):
 
 def _ours_config(args, num_env_runners: int, env: str):
     from agents.rllib import build_config
-    from experiments.aim import Args
+    from agents.spec import PPOConfig, RLlibOptions, TrainSpec
 
-    aim_args = Args(
+    spec = TrainSpec(
         env=env,
-        backend="rllib",
-        num_envs=args.batch // args.fragment,
-        num_steps=args.fragment,  # the rollout fragment length
-        num_minibatches=4,
-        update_epochs=4,
+        ppo=PPOConfig(
+            num_envs=args.batch // args.fragment,
+            num_steps=args.fragment,  # the rollout fragment length
+            num_minibatches=4,
+            update_epochs=4,
+        ),
+    )
+    options = RLlibOptions(
         num_env_runners=num_env_runners,
         num_envs_per_env_runner=args.envs_per_runner,
     )
-    return build_config(aim_args, 0)
+    return build_config(spec, options)
 
 
 def measure(config, iterations: int) -> float:

@@ -19,10 +19,13 @@ pytest.importorskip("ray.rllib", reason="the rllib backend needs ray[rllib]")
 
 import envs  # noqa: E402
 from agents import rllib as ar  # noqa: E402
-from experiments.aim import Args, main  # noqa: E402
+from agents.spec import NetworkConfig, PPOConfig, RLlibOptions, TrainSpec  # noqa: E402
+from experiments._cli import flat_fields  # noqa: E402
+from experiments.aim import main  # noqa: E402
 
 TINY = ["--num-envs", "64", "--num-steps", "2", "--num-minibatches", "2"]
 SUMMARY_KEYS = {
+    "iterations",
     "env",
     "channel",
     "backend",
@@ -90,18 +93,18 @@ def test_cli_two_iterations_writes_the_native_run_layout(
     core = envs.make_vec(env, 1)
     speaker, listener = core.possible_agents  # the one who talks comes first
     expected = [
-        "charts/episodic_return",
-        "charts/steps_per_s",
+        "train/return",
+        "perf/steps_per_s",
         f"losses/{speaker}/policy_loss",
         f"losses/{listener}/value_loss",
-        "eval/mean_return",
+        "eval/return",
     ]
     if core.message_agents:  # speaker_listener_v0's speaker is a plain actor (MPE)
-        expected += [f"losses/{speaker}/aux_total", "symbols/perplexity"]
+        expected += [f"losses/{speaker}/aux_total", "symbols/codebook_perplexity"]
     for tag in expected:
         assert tag in tags, tag
     if success:
-        assert "charts/success" in tags
+        assert "train/success" in tags
         # --resume from the last checkpoint: no more training, same totals.
         (seed_dir / "summary.json").unlink()
         resumed = main(["--resume", str(run), "--no-progress"])
@@ -120,8 +123,7 @@ def test_cli_two_iterations_writes_the_native_run_layout(
     ],
 )
 def test_rllib_logp_equals_our_log_prob(env, config):
-    args = Args(env=env, env_config=config)
-    specs, _, _ = ar.module_specs(args)
+    specs, _, _ = ar.module_specs(TrainSpec(env=env, env_config=config))
     obs, _ = envs.make(env, **config).reset(seed=3)
     torch.manual_seed(0)
     for agent, spec in specs.items():
@@ -139,38 +141,96 @@ def test_rllib_logp_equals_our_log_prob(env, config):
         torch.testing.assert_close(out["vf_preds"], ours.value)
 
 
-def _tiny_config(seed: int = 0, **overrides):
-    args = Args(
-        backend="rllib",
-        steps=256,
-        num_envs=64,
-        num_steps=2,
-        num_minibatches=2,
-        update_epochs=2,
-        **overrides,
-    )
-    return args, ar.build_config(args, seed)
+TINY_PPO = PPOConfig(num_envs=64, num_steps=2, num_minibatches=2, update_epochs=2)
+
+
+def _tiny_spec(env: str = "referential_v0", **ppo) -> TrainSpec:
+    return TrainSpec(env=env, steps=256, ppo=PPOConfig(**{**vars(TINY_PPO), **ppo}))
+
+
+def _tiny_config(seed: int = 0, options: RLlibOptions | None = None, **ppo):
+    spec = _tiny_spec(**ppo).replace(seed=seed)
+    return spec, ar.build_config(spec, options)
 
 
 def test_learner_adds_the_channel_aux_loss(ray_session):
-    _, config = _tiny_config(aux_coef=0.5)
+    spec, config = _tiny_config(aux_coef=0.5)
     algo = config.build_algo()
     try:
         result = algo.train()
     finally:
         algo.stop()
     speaker = result["learners"]["speaker"]
-    ent_coef = Args().ent_coef
     assert speaker["aux_total"] > 0.0
-    assert speaker["aux_weighted"] == pytest.approx(0.5 * speaker["aux_total"])
     ppo = speaker["policy_loss"] + 0.5 * speaker["value_loss"]
-    ppo -= ent_coef * speaker["entropy"]
-    assert speaker["total"] == pytest.approx(ppo + speaker["aux_weighted"], abs=1e-5)
+    ppo -= spec.ppo.ent_coef * speaker["entropy"]
+    expected = ppo + 0.5 * speaker["aux_total"]
+    assert speaker["total"] == pytest.approx(expected, abs=1e-5)
     listener = result["learners"]["listener"]
     assert "aux_total" not in listener
-    # The symbols the speaker sent were recorded per episode.
-    counts = result["aim"]["symbol_counts"]["speaker"]
+    # The symbols the speaker sent were counted per sample() call.
+    counts = ar._sum_tables(result["env_runners"]["aim_symbols"]["speaker"], (2, 16))
     assert counts.shape == (2, 16) and counts.sum() > 0
+
+
+def test_every_spec_field_is_mapped_or_refused():
+    """Nothing the user sets is silently ignored by the rllib backend."""
+    names = set(flat_fields(TrainSpec))
+    assert names == set(ar.SPEC_MAP) | set(ar.REFUSED)
+    assert not set(ar.SPEC_MAP) & set(ar.REFUSED)
+    spec = _tiny_spec()
+    for name, message in [
+        ("centralized_value", "centralized_value"),
+        ("accumulate_grads", "accumulate_grads"),
+    ]:
+        bad = (
+            spec.replace(network=NetworkConfig(centralized_value=True))
+            if name == "centralized_value"
+            else spec.replace(ppo=PPOConfig(**{**vars(TINY_PPO), name: True}))
+        )
+        with pytest.raises(ValueError, match=message):
+            ar.check_spec(bad)
+    # The mapped PPO knobs reach RLlib's config.
+    knobs = dict(
+        gamma=0.9,
+        gae_lambda=0.8,
+        clip_coef=0.3,
+        vf_coef=0.7,
+        max_grad_norm=0.9,
+        update_epochs=3,
+        lr=1e-3,
+        ent_coef=0.02,
+    )
+    config = ar.build_config(_tiny_spec(**knobs))
+    assert (config.gamma, config.lambda_, config.clip_param) == (0.9, 0.8, 0.3)
+    assert (config.vf_loss_coeff, config.grad_clip, config.num_epochs) == (
+        0.7,
+        0.9,
+        3,
+    )
+    assert (config.lr, config.entropy_coeff) == (1e-3, 0.02)
+    assert config.train_batch_size_per_learner == 128
+    assert config.minibatch_size == 64
+    assert config.rollout_fragment_length == 2
+    assert config.learner_config_dict["aim_spec"].ppo.adam_eps == 1e-5
+
+
+def test_schedules_match_the_native_trainer(ray_session):
+    """lr_decay / anneal / ent_decay: every RLlib update uses the native value."""
+    from agents.native import NativeTrainer
+
+    spec = _tiny_spec(lr_decay=0.5, ent_decay=0.5, anneal_lr=True).replace(
+        steps=128 * 4
+    )
+    trainer = ar.RLlibTrainer(spec)
+    native = NativeTrainer(spec)
+    try:
+        for _ in range(3):
+            ours, ref = trainer.train_iteration(), native.train_iteration()
+            assert ours.learning_rate == pytest.approx(ref.learning_rate, rel=1e-6)
+            assert ours.entropy_coef == pytest.approx(ref.entropy_coef, rel=1e-6)
+    finally:
+        trainer.close()
 
 
 def test_checkpoint_restore_gives_the_same_module_outputs(ray_session, tmp_path):
@@ -253,16 +313,8 @@ def test_rllib_solves_referential(ray_session, tmp_path):
 def test_shared_vocabulary_is_one_codebook(ray_session):
     """contextual_pd_v0 has two speakers; with a shared vocabulary they use one
     quantizer object, stepped once per update, identical in both modules' state."""
-    args = Args(
-        env="contextual_pd_v0",
-        backend="rllib",
-        steps=256,
-        num_envs=64,
-        num_steps=2,
-        num_minibatches=2,
-        update_epochs=2,
-    )
-    config = ar.build_config(args, 0, shared_vocabulary=True)
+    spec = _tiny_spec("contextual_pd_v0")
+    config = ar.build_config(spec, RLlibOptions(shared_vocabulary=True))
     algo = config.build_algo()
     try:
         module = algo.get_module("sender")
@@ -290,8 +342,7 @@ def test_shared_vocabulary_is_one_codebook(ray_session):
 def test_two_learners_keep_one_codebook(ray_session):
     """DDP all-reduces gradients, not buffers: the learner averages the VQ EMA
     buffers after each update, so both learners hold the same codebook."""
-    _, config = _tiny_config(num_learners=2)
-    config.learners(num_learners=2)
+    _, config = _tiny_config(options=RLlibOptions(num_learners=2))
     algo = config.build_algo()
     try:
         algo.train()
@@ -308,3 +359,37 @@ def test_two_learners_keep_one_codebook(ray_session):
     assert any("embed" in k for k in first)
     for key, value in first.items():
         np.testing.assert_array_equal(value, second[key])
+
+
+def test_both_backends_report_the_same_summary(ray_session, tmp_path):
+    """The same short training on both backends: the same summary keys, and the
+    symbol usage is the same window (the last iteration's active speaker steps)."""
+    argv = ["--steps", "256", *TINY, "--eval-episodes", "64", "--no-progress"]
+    argv += ["--num-envs-per-env-runner", "64", "--logdir", str(tmp_path)]
+    native = main([*argv, "--name", "native"])["runs"][0]
+    rllib = main([*argv, "--name", "rllib", "--backend", "rllib"])["runs"][0]
+    assert set(native) == set(rllib)
+    for key, value in native.items():
+        assert type(value) is type(rllib[key]) or None in (value, rllib[key]), key
+    assert native["iterations"] == rllib["iterations"] == 2
+    assert native["eval_episodes"] == rllib["eval_episodes"] == 64
+    for summary in (native, rllib):
+        assert 1.0 <= summary["codebook_perplexity"] <= 16.0
+        assert 1 <= summary["live_codes"] <= 16
+    # Same window and definition: one iteration's rollout of 128 env steps, in which
+    # 64 two-step episodes end and the speaker talks on half of the steps.
+    from agents.native import NativeTrainer
+
+    spec = _tiny_spec()
+    ref = NativeTrainer(spec).train_iteration()
+    trainer = ar.RLlibTrainer(spec, RLlibOptions(num_envs_per_env_runner=64))
+    try:
+        ours = trainer.train_iteration()
+    finally:
+        trainer.close()
+    assert ours.env_steps == ref.env_steps == 128
+    assert ours.episodes == ref.episodes == 64
+    # 64 messages of 2 symbols.
+    tokens = [r.usage["speaker"].counts.sum() for r in (ours, ref)]
+    assert tokens == [128, 128]
+    assert set(ours.losses) == set(ref.losses)
