@@ -274,19 +274,22 @@ def sync(device: str) -> None:
 
 
 def make_native(args):
-    from agents.native import NativeTrainer, PPOConfig
+    from agents.native import NativeTrainer
+    from agents.spec import NetworkConfig, PPOConfig, TrainSpec
 
     ppo = PPOConfig(
         num_envs=args.num_envs,
         num_steps=args.num_steps,
-        hidden=args.hidden,
         update_epochs=args.epochs,
         num_minibatches=args.minibatches,
     )
-    trainer = NativeTrainer(
-        "referential_v0", channel=args.channel, ppo=ppo, seed=0, device=args.device
+    spec = TrainSpec(
+        channel=args.channel,
+        ppo=ppo,
+        network=NetworkConfig(hidden=args.hidden),
+        device=args.device,
     )
-    return trainer.train_iteration
+    return NativeTrainer(spec).train_iteration
 
 
 def make_reference(cls, args):

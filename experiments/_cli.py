@@ -1,57 +1,66 @@
-"""Command lines from frozen ``Args`` dataclasses, shared by the experiment scripts.
+"""One command-line convention for every ``python -m experiments.*`` module.
 
-Each field of an ``Args`` dataclass becomes a flag (``env_config`` -> ``--env-config``)
-whose help text is the docstring written under the field, whose type comes from the
-annotation (``Literal`` -> choices, ``bool`` -> ``--x/--no-x``, ``tuple[int, ...]`` ->
-several values, ``dict`` -> JSON), and whose default is the field's. ``--config FILE``
-(YAML or JSON) supplies values under the same names; flags given on the command line
-override it. Unknown keys, bad values and a failing ``__post_init__`` all end with a
-one-line error and exit code 2 (argparse's convention).
+A study's options are one frozen dataclass (records may nest: ``experiments.aim.Args``
+holds an ``agents.spec.TrainSpec``, which holds a ``PPOConfig``). Every leaf field is
+a flag named after the field (``num_envs`` → ``--num-envs``; nested records are
+flattened, so names must be unique), with its help text from the field's
+``metadata["help"]`` (never read from source code) and its default. ``Literal`` fields
+get ``choices``; ``bool`` fields ``--x/--no-x``; tuples take several values; dict
+fields take a JSON object. A field with ``metadata["flag"] = False`` is no flag.
+
+``--config FILE`` (YAML or JSON) sets the same names, flat or nested as in a saved
+``config.json``; flags on the command line override it. Unknown keys, bad values and
+unknown choices are errors (exit code 2, one line naming the option, the expected and
+the received value), never fallbacks. :func:`to_dict` and :func:`from_dict` turn a
+record into JSON-able nested dicts and back, with the same checks.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import inspect
 import json
-import textwrap
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-__all__ = ["build_parser", "field_docs", "parse_args"]
+__all__ = [
+    "build_parser",
+    "check_fields",
+    "describe",
+    "differences",
+    "flat_fields",
+    "from_dict",
+    "parse_args",
+    "to_dict",
+]
 
 T = TypeVar("T")
 
 
-def field_docs(cls: type) -> dict[str, str]:
-    """The docstrings written under each field of dataclass ``cls``."""
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        try:
-            source = textwrap.dedent(inspect.getsource(klass))
-        except (OSError, TypeError):
-            continue
-        body = ast.parse(source).body[0].body  # type: ignore[attr-defined]
-        for node, nxt in zip(body, body[1:]):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(nxt, ast.Expr)
-                and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)
-            ):
-                docs[node.target.id] = " ".join(nxt.value.value.split())
-    return docs
+def describe(text: str, **extra: Any) -> dict[str, Any]:
+    """Field metadata with the help text of a flag: ``field(..., metadata=describe(
+    "What it does."))``; ``flag=False`` keeps a field off the command line."""
+    return {"help": text, **extra}
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+@dataclasses.dataclass(frozen=True)
+class Leaf:
+    """One flag: the path of a leaf field inside the nested record."""
+
+    path: tuple[str, ...]
+    field: dataclasses.Field
+    type: Any
+
+    @property
+    def name(self) -> str:
+        return self.path[-1]
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
@@ -60,6 +69,42 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
         if len(args) == 1 and len(get_args(tp)) == 2:
             return args[0], True
     return tp, False
+
+
+def _is_record(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def flat_fields(cls: type) -> dict[str, Leaf]:
+    """Every leaf field of the (nested) dataclass ``cls``, keyed by its name.
+
+    Raises ``TypeError`` when two leaves share a name (flags must be unique).
+    """
+    out: dict[str, Leaf] = {}
+
+    def walk(klass: type, prefix: tuple[str, ...]) -> None:
+        hints = typing.get_type_hints(klass)
+        for f in dataclasses.fields(klass):
+            if not f.init:
+                continue
+            tp = hints[f.name]
+            if _is_record(tp):
+                walk(tp, (*prefix, f.name))
+                continue
+            if f.name in out:
+                raise TypeError(f"{cls.__name__}: two fields are named {f.name!r}")
+            out[f.name] = Leaf((*prefix, f.name), f, tp)
+
+    walk(cls, ())
+    return out
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None
 
 
 def _json_dict(text: str) -> dict:
@@ -74,49 +119,54 @@ def _json_dict(text: str) -> dict:
     return value
 
 
-def _add_field(
-    parser: argparse.ArgumentParser, f: dataclasses.Field, tp: Any, doc: str
-):
-    tp, optional = _unwrap_optional(tp)
-    kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS}
-    default = (
-        f.default
-        if f.default is not dataclasses.MISSING
-        else f.default_factory()  # type: ignore[misc]
-        if f.default_factory is not dataclasses.MISSING
-        else None
-    )
-    help_text = f"{doc} (default: {default!r})" if doc else f"(default: {default!r})"
+def _scalar(kind: type, optional: bool):
+    """An argparse ``type`` converter for int/float/str (``none`` → None if
+    optional)."""
+
+    def parse(text: str):
+        if optional and text.lower() == "none":
+            return None
+        try:
+            return kind(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(
+                f"expected {kind.__name__}, got {text!r}"
+            ) from err
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _add_leaf(parser: argparse.ArgumentParser, leaf: Leaf) -> None:
+    f = leaf.field
+    if not f.metadata.get("flag", True):
+        return
+    tp, optional = _unwrap_optional(leaf.type)
+    doc = f.metadata.get("help", "")
+    kwargs: dict[str, Any] = {"dest": leaf.name, "default": argparse.SUPPRESS}
     origin = get_origin(tp)
     if tp is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
     elif origin is Literal:
         choices = list(get_args(tp))
         kwargs["choices"] = choices
-        kwargs["type"] = type(choices[0])
+        kwargs["type"] = _scalar(type(choices[0]), optional)
     elif origin is tuple:
-        inner = get_args(tp)[0]
         kwargs["nargs"] = "+"
-        kwargs["type"] = inner
+        kwargs["type"] = _scalar(get_args(tp)[0], False)
     elif tp is dict or origin is dict:
         kwargs["type"] = _json_dict
         kwargs["metavar"] = "JSON"
     elif tp in (int, float, str):
-        kwargs["type"] = tp
+        kwargs["type"] = _scalar(tp, optional)
     else:
-        raise TypeError(f"unsupported field type {tp!r} for {f.name}")
-    if optional and kwargs.get("type") in (int, float, str):
-        base = kwargs["type"]
-
-        def parse(text: str, base=base):
-            return None if text.lower() == "none" else base(text)
-
-        kwargs["type"] = parse
-    parser.add_argument(_flag(f.name), help=help_text, **kwargs)
+        raise TypeError(f"unsupported field type {tp!r} for {leaf.name}")
+    kwargs["help"] = f"{doc} (default: {_default(f)!r})".strip()
+    parser.add_argument(leaf.flag, **kwargs)
 
 
 def build_parser(cls: type, *, prog: str, description: str) -> argparse.ArgumentParser:
-    """An argparse parser with one flag per field of ``cls`` plus ``--config``."""
+    """An argparse parser with one flag per leaf field of ``cls`` plus ``--config``."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description=description,
@@ -125,21 +175,18 @@ def build_parser(cls: type, *, prog: str, description: str) -> argparse.Argument
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="YAML or JSON file of options (same names as the flags, with _ or -); "
-        "flags on the command line override it",
+        help="YAML or JSON file of options (the flag names, with _ or -, flat or "
+        "nested as in a saved config.json); flags on the command line override it",
     )
-    hints = typing.get_type_hints(cls)
-    docs = field_docs(cls)
-    for f in dataclasses.fields(cls):
-        if f.init:
-            _add_field(parser, f, hints[f.name], docs.get(f.name, ""))
+    for leaf in flat_fields(cls).values():
+        _add_leaf(parser, leaf)
     return parser
 
 
-def _load_config(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
+def _load_config(path: str) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
-        parser.error(f"--config: no such file {path!r}")
+        raise ValueError(f"--config: no such file {path!r}")
     text = file.read_text()
     try:
         if file.suffix in (".yaml", ".yml"):
@@ -149,19 +196,148 @@ def _load_config(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
         else:
             data = json.loads(text)
     except Exception as err:  # noqa: BLE001 - any parse error is a usage error
-        parser.error(f"--config {path}: cannot parse: {err}")
+        raise ValueError(f"--config {path}: cannot parse: {err}") from err
     if not isinstance(data, dict):
-        parser.error(f"--config {path}: expected a mapping of options")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
+        raise ValueError(f"--config {path}: expected a mapping of options")
+    return data
 
 
-def _coerce(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    out = dict(values)
-    for name, value in values.items():
-        tp, _ = _unwrap_optional(hints[name])
-        if get_origin(tp) is tuple and isinstance(value, list | int):
-            out[name] = tuple(value) if isinstance(value, list) else (value,)
+# ------------------------------------------------------------------ dict <-> record
+def _key(name: Any) -> str:
+    return str(name).replace("-", "_")
+
+
+def _flatten(cls: type, data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Flat ``{leaf name: value}`` from flat or nested ``data`` (strict keys)."""
+    leaves = flat_fields(cls)
+    out: dict[str, Any] = {}
+
+    def walk(klass: type, mapping: Mapping[str, Any], label: str) -> None:
+        hints = typing.get_type_hints(klass)
+        fields = {f.name: f for f in dataclasses.fields(klass) if f.init}
+        for raw, value in mapping.items():
+            name = _key(raw)
+            if name in fields and _is_record(hints[name]):
+                if not isinstance(value, Mapping):
+                    raise ValueError(
+                        f"{label}: {name!r} must be a mapping of options, got {value!r}"
+                    )
+                walk(hints[name], value, label)
+            elif name in leaves:
+                out[name] = value
+            else:
+                raise ValueError(
+                    f"{label}: unknown key {name!r}; expected one of {sorted(leaves)}"
+                )
+
+    walk(cls, data, where)
+    return out
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    tp, _ = _unwrap_optional(tp)
+    if get_origin(tp) is tuple and isinstance(value, list | int):
+        return tuple(value) if isinstance(value, list) else (value,)
+    return value
+
+
+def _check_leaf(leaf: Leaf, value: Any) -> None:
+    """Type checks for values that did not come through argparse (config files).
+
+    ``Literal`` fields must hold one of their choices, numbers must be numbers (an
+    int field takes no float), tuples their element type, dicts mappings.
+    """
+    tp, optional = _unwrap_optional(leaf.type)
+    name = leaf.name
+    if value is None:
+        if optional:
+            return
+        raise ValueError(f"{name} must not be None")
+    origin = get_origin(tp)
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ValueError(
+                f"{name} must be one of {list(get_args(tp))}, got {value!r}"
+            )
+    elif tp is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be an int, got {value!r}")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a string, got {value!r}")
+    elif origin is tuple:
+        inner = get_args(tp)[0]
+        if not isinstance(value, tuple) or not all(
+            isinstance(v, inner) and not isinstance(v, bool) for v in value
+        ):
+            raise ValueError(
+                f"{name} must be a list of {inner.__name__}, got {list(value)!r}"
+            )
+    elif (tp is dict or origin is dict) and not isinstance(value, dict):
+        raise ValueError(f"{name} must be a mapping, got {value!r}")
+
+
+def _build(cls: type[T], flat: Mapping[str, Any]) -> T:
+    """The nested record ``cls`` from flat leaf values (defaults elsewhere)."""
+    leaves = flat_fields(cls)
+    for name, value in flat.items():
+        _check_leaf(leaves[name], value)
+
+    def make(klass: type, prefix: tuple[str, ...]) -> Any:
+        hints = typing.get_type_hints(klass)
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(klass):
+            if not f.init:
+                continue
+            tp = hints[f.name]
+            if _is_record(tp):
+                kwargs[f.name] = make(tp, (*prefix, f.name))
+            elif f.name in flat:
+                kwargs[f.name] = _coerce(tp, flat[f.name])
+        return klass(**kwargs)
+
+    return make(cls, ())
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "config") -> T:
+    """Build ``cls`` from a (flat or nested) mapping, e.g. a saved ``config.json``.
+
+    Raises ``ValueError``/``TypeError`` naming the key on an unknown key or a bad
+    value; ``where`` names the source in the message.
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}: expected a mapping of options, got {data!r}")
+    leaves = flat_fields(cls)
+    flat = {
+        k: _coerce(leaves[k].type, v) for k, v in _flatten(cls, data, where).items()
+    }
+    return _build(cls, flat)
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A record as nested JSON-able dicts (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(obj)))
+
+
+def differences(a: Any, b: Any) -> list[str]:
+    """Leaf names whose values differ between two records of the same class."""
+    left, right = _flat_values(a), _flat_values(b)
+    return [k for k in left if left[k] != right.get(k)]
+
+
+def _flat_values(obj: Any) -> dict[str, Any]:
+    out = {}
+    for name, leaf in flat_fields(type(obj)).items():
+        value = obj
+        for part in leaf.path:
+            value = getattr(value, part)
+        out[name] = value
     return out
 
 
@@ -171,66 +347,39 @@ def parse_args(
     *,
     prog: str,
     description: str,
-) -> T:
-    """Parse ``argv`` into a frozen ``cls`` (exit code 2 on any bad input)."""
+    with_given: bool = False,
+) -> Any:
+    """Parse ``argv`` into a frozen ``cls`` (exit code 2 on any bad input).
+
+    With ``with_given`` returns ``(record, names)``, ``names`` the options set on the
+    command line or in its ``--config`` file (the rest are defaults).
+    """
     parser = build_parser(cls, prog=prog, description=description)
     ns = vars(parser.parse_args(argv))
     config_path = ns.pop("config", None)
-    values: dict[str, Any] = {}
-    allowed = {f.name for f in dataclasses.fields(cls) if f.init}
-    if config_path:
-        loaded = _load_config(config_path, parser)
-        unknown = sorted(set(loaded) - allowed)
-        if unknown:
-            parser.error(
-                f"--config {config_path}: unknown key {unknown[0]!r}; "
-                f"expected one of {sorted(allowed)}"
-            )
-        values.update(loaded)
-    values.update(ns)
     try:
-        return cls(**_coerce(cls, values))
+        values: dict[str, Any] = {}
+        if config_path:
+            where = f"--config {config_path}"
+            values.update(_flatten(cls, _load_config(config_path), where))
+        values.update(ns)
+        leaves = flat_fields(cls)
+        values = {k: _coerce(leaves[k].type, v) for k, v in values.items()}
+        record = _build(cls, values)
     except (TypeError, ValueError) as err:
         parser.error(str(err))
-    raise AssertionError("unreachable")  # parser.error exits
+        raise  # unreachable: parser.error exits
+    return (record, set(values)) if with_given else record
 
 
 def check_fields(obj: Any) -> None:
-    """Check a dataclass instance's values against its annotations.
+    """Check a record's own (non-record) field values against their annotations.
 
-    ``Literal`` fields must hold one of their choices, numbers must be numbers, tuples
-    hold their element type. Raises ``ValueError`` naming the field, the allowed values
-    and the value received (for values that came from a config file, where argparse's
-    own checks did not run).
+    For records built in Python rather than parsed: ``Literal`` choices, int/float/
+    str/bool types, tuples of their element type, mappings. Raises ``ValueError``
+    naming the field, the expected and the received value.
     """
     hints = typing.get_type_hints(type(obj))
     for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        tp, optional = _unwrap_optional(hints[f.name])
-        if value is None:
-            if optional:
-                continue
-            raise ValueError(f"{f.name} must not be None")
-        origin = get_origin(tp)
-        if origin is Literal:
-            if value not in get_args(tp):
-                raise ValueError(
-                    f"{f.name} must be one of {list(get_args(tp))}, got {value!r}"
-                )
-        elif tp is bool:
-            if not isinstance(value, bool):
-                raise ValueError(f"{f.name} must be true or false, got {value!r}")
-        elif tp in (int, float):
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            if not ok or (tp is int and not float(value).is_integer()):
-                raise ValueError(f"{f.name} must be {tp.__name__}, got {value!r}")
-        elif origin is tuple:
-            inner = get_args(tp)[0]
-            if not isinstance(value, tuple) or not all(
-                isinstance(v, inner) for v in value
-            ):
-                raise ValueError(
-                    f"{f.name} must be a list of {inner.__name__}, got {value!r}"
-                )
-        elif (tp is dict or origin is dict) and not isinstance(value, dict):
-            raise ValueError(f"{f.name} must be a mapping, got {value!r}")
+        if f.init and not _is_record(hints[f.name]):
+            _check_leaf(Leaf((f.name,), f, hints[f.name]), getattr(obj, f.name))

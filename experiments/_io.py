@@ -18,6 +18,9 @@ __all__ = [
     "atomic_torch_save",
     "atomic_write_bytes",
     "atomic_write_json",
+    "clean_orphans",
+    "load_torch_checkpoint",
+    "read_json",
 ]
 
 
@@ -58,3 +61,71 @@ def atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file; ``ValueError`` naming the file when it is missing,
+    truncated or not JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise ValueError(f"{path} does not exist") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON (truncated?): {err}") from err
+
+
+def load_torch_checkpoint(path: str | os.PathLike, *, map_location: Any = None) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain data only, so a
+    crafted file cannot run code. ``ValueError`` naming the file when it is empty,
+    truncated, or holds anything else."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (
+        EOFError,
+        RuntimeError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        AttributeError,
+    ) as err:
+        first = (
+            str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        )
+        raise ValueError(
+            f"checkpoint {path} cannot be loaded as tensors and plain data "
+            f"(truncated, not a checkpoint, or holding code): {first}"
+        ) from err
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path} holds {type(state).__name__}, not a dict")
+    return state
+
+
+def clean_orphans(folder: str | os.PathLike) -> list[Path]:
+    """Delete temp files that a killed atomic write left in ``folder``
+    (``.<name>.<random>``) and orphaned RLlib temp checkpoint folders
+    (``.latest.tmp<pid>``); returns what was removed."""
+    import shutil
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if not name.startswith("."):
+            continue
+        if entry.is_file() and name.count(".") >= 2:
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+        elif entry.is_dir() and name.startswith(".latest.tmp"):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed

@@ -1,5 +1,5 @@
 """Train AIM agents: speakers with an endogenous symbol system (a VQ codebook) and
-listeners, on any env of the suite.
+listeners, on any env of the suite, with the native trainer or RLlib.
 
 How to run
 ----------
@@ -10,30 +10,56 @@ How to run
 ``python -m experiments.aim --env contextual_pd_v0 --env-config '{"payoff": "aim"}'``
 ``python -m experiments.aim --config run.yaml --device cuda``
 ``python -m experiments.aim --resume runs/referential_v0__vq__20261128-120000``
+``python -m experiments.aim --resume RUN --steps 500000``
+    Continues a run and extends it to 500,000 steps per seed.
+``python -m experiments.aim --backend rllib``
+    The same spec on RLlib (see the README's cluster section for ``--address``).
 ``tensorboard --logdir runs``
-    Scalars (``charts/``, ``losses/``, ``symbols/``), the symbol-usage histogram, the
-    codebook in the embedding projector, the rank-frequency plot and the
-    symbol x meaning heatmap.
 
-Every option is a flag (``--help``) and can come from ``--config FILE`` (YAML/JSON).
+Every option is a flag (``--help``; the help text is each field's metadata) and can
+come from ``--config FILE`` (YAML/JSON, flat or nested like a saved ``config.json``).
+The options are :class:`Args`: the run's own (seeds, run directory, evaluation,
+checkpoints, views), the :class:`agents.spec.TrainSpec` both trainers take (env,
+channel, network, every PPO knob) and the :class:`agents.spec.RLlibOptions`.
 
 Results to expect
 -----------------
 The default run finishes in about a minute on 2 CPU cores and reaches >= 0.95
 listener success on held-out evaluation episodes (fresh env seed, greedy policies).
 
-The run directory holds ``config.json``; one folder per seed with ``config.json``,
-TensorBoard events, ``checkpoints/latest.pt``, ``summary.json`` and
+The run directory
+-----------------
+``config.json`` (the whole :class:`Args`); one folder per seed with ``config.json``
+(its :class:`~agents.spec.TrainSpec`), TensorBoard events, ``checkpoints/``,
+``curves.json`` (training and greedy-evaluation curves), ``summary.json`` and
 ``messages.npz`` (evaluation messages and their meanings); and a ``summary.json``
-over seeds. Writes are atomic (temp file + rename); ``--resume RUN_DIR`` continues
-unfinished seeds from their last checkpoint and ends at the same total steps.
+over seeds. Writes are atomic (temp file + rename).
+
+Guarantees
+----------
+- The whole configuration is validated before anything is written: a bad flag or
+  config value exits with code 2 and one line naming it, and leaves no directory.
+- A fresh run never continues an old one: an existing run directory is an error
+  unless ``--resume`` (continue it) or ``--overwrite`` (replace it) is given.
+- ``--resume RUN`` continues every unfinished seed from its last checkpoint with the
+  stored configuration; it ends at the same total steps and, on CPU, bit-identical to
+  an uninterrupted run. Only ``--steps`` (extend or keep; never below what was
+  trained), ``--eval-episodes``, ``--checkpoint-every`` and ``--progress`` may be
+  given with it; any other differing option is an error that names it.
+- Checkpoints hold tensors and plain data only and are loaded with
+  ``torch.load(weights_only=True)``: nothing loaded from disk can run code. RLlib
+  checkpoints are RLlib's own (they unpickle): resume them only from storage you
+  trust.
+- A non-finite loss, gradient, parameter or policy input ends the run with one line
+  naming the last good checkpoint that exists (exit code 1).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -41,415 +67,756 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
 
-from experiments._cli import check_fields, parse_args
+from agents.results import (
+    EvalResult,
+    IterationStats,
+    RunResult,
+    TrainingDiverged,
+    mean_usage,
+)
+from agents.spec import RLlibOptions, TrainSpec
+from experiments._cli import describe, differences, from_dict, parse_args, to_dict
 from experiments._io import (
     atomic_savez,
     atomic_torch_save,
-    atomic_write_bytes,
     atomic_write_json,
+    clean_orphans,
+    load_torch_checkpoint,
+    read_json,
 )
 
 __all__ = [
     "Args",
-    "atomic_savez",
-    "atomic_torch_save",
-    "atomic_write_bytes",
-    "atomic_write_json",
+    "Curves",
+    "SeedOutcome",
     "load_trainer",
     "main",
     "make_trainer",
     "run_seed",
-    "write_results",
 ]
 
-CHANNELS = ("vq", "rvq", "categorical", "gumbel", "none")
+PROG = "python -m experiments.aim"
+RESUMABLE = ("steps", "eval_episodes", "checkpoint_every", "progress")
+"""Options a ``--resume`` may set; every other option comes from the stored run."""
+EVAL_SEED_OFFSET = 1_000_003
+"""The final evaluation's env seed is the training seed plus this."""
+CURVE_SEED_OFFSET = 7
+"""The periodic evaluations' env seed is the training seed plus this (fixed, so the
+curve compares like with like)."""
 
 
 @dataclass(frozen=True)
 class Args:
     """Options of ``python -m experiments.aim``."""
 
-    env: str = "referential_v0"
-    """Environment name (see envs.names())."""
-    env_config: dict = field(default_factory=dict)
-    """Env options as a JSON object, e.g. '{"n_attributes": 3}'."""
-    channel: Literal["vq", "rvq", "categorical", "gumbel", "none"] = "vq"
-    """Message channel of every speaker."""
-    channel_options: dict = field(default_factory=dict)
-    """Channel options as a JSON object, e.g. '{"temperature": 0.5}'."""
-    backend: Literal["native", "rllib"] = "native"
-    """Trainer: the native batched PPO, or RLlib (Ray)."""
-    seeds: tuple[int, ...] = (0,)
-    """One run per seed."""
-    steps: int = 250_000
-    """Env steps per seed (one step of one env counts 1)."""
-    device: str = "cpu"
-    """Torch device of the native trainer (cpu, cuda, cuda:1, ...)."""
-    logdir: str = "runs"
-    """Parent folder of run directories."""
-    name: str | None = None
-    """Run directory name (default: env__channel__timestamp)."""
-    resume: str | None = None
-    """Continue the run in this directory from its last checkpoints."""
-    eval_episodes: int = 2000
-    """Held-out evaluation episodes at the end (greedy policies, fresh env seed)."""
-    checkpoint_every: int = 25
-    """Save a checkpoint every this many iterations."""
-    views_every: int = 100
-    """Write the TensorBoard symbol views every this many iterations."""
-    progress: bool = True
-    """Show a progress bar."""
-    num_envs: int = 1024
-    """Parallel envs (native backend)."""
-    num_steps: int = 8
-    """Rollout steps per env and iteration."""
-    lr: float = 3e-3
-    """Adam learning rate."""
-    ent_coef: float = 0.01
-    """Entropy bonus weight."""
-    aux_coef: float = 1.0
-    """Weight of the channel's auxiliary (VQ-VAE) loss."""
-    hidden: int = 64
-    """Hidden width of the networks."""
-    update_epochs: int = 4
-    """PPO passes per rollout."""
-    num_minibatches: int = 4
-    """Minibatches per pass."""
-    share_parameters: bool = False
-    """Share one network among agents with the same spaces and role."""
-    centralized_value: bool = False
-    """Critics see all agents' observations."""
-    lr_decay: float = 1.0
-    """Multiply the learning rate by this every iteration (AIM reference: 0.9995)."""
-    ent_decay: float = 1.0
-    """Multiply the entropy weight by this every iteration (AIM reference: 0.9999)."""
-    accumulate_grads: bool = False
-    """Never zero gradients (reproduces the AIM reference's defect; for studies)."""
-    address: str | None = None
-    """Ray cluster address (rllib backend): auto, ray://host:10001; default local."""
-    num_env_runners: int = 0
-    """RLlib env runners (0 samples in the driver)."""
-    num_envs_per_env_runner: int = 16
-    """Envs per RLlib env runner."""
-    num_learners: int = 0
-    """RLlib learner workers (0: learn in the driver)."""
-    num_gpus_per_learner: float = 0.0
-    """GPUs per RLlib learner."""
-    ray_storage: str | None = None
-    """Shared storage path for multi-node Ray runs."""
-    shared_vocabulary: bool = False
-    """All speakers share one codebook (rllib backend)."""
+    train: TrainSpec = field(default_factory=TrainSpec)
+    rllib: RLlibOptions = field(default_factory=RLlibOptions)
+    backend: Literal["native", "rllib"] = field(
+        default="native",
+        metadata=describe("Trainer: the native batched PPO, or RLlib (Ray)."),
+    )
+    seeds: tuple[int, ...] = field(
+        default=(0,), metadata=describe("One run per seed (e.g. --seeds 0 1 2).")
+    )
+    logdir: str = field(default="runs", metadata=describe("Parent folder of runs."))
+    name: str | None = field(
+        default=None,
+        metadata=describe("Run directory name (default: env__channel__timestamp)."),
+    )
+    resume: str | None = field(
+        default=None,
+        metadata=describe("Continue the run in this directory from its checkpoints."),
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata=describe("Replace an existing run directory of the same name."),
+    )
+    eval_episodes: int = field(
+        default=2000,
+        metadata=describe(
+            "Held-out evaluation episodes at the end (greedy, fresh env seed)."
+        ),
+    )
+    eval_points: int = field(
+        default=20,
+        metadata=describe(
+            "Greedy evaluations of eval_batch episodes spread evenly over the run "
+            "(the success curve of TensorBoard and curves.json)."
+        ),
+    )
+    eval_batch: int = field(
+        default=512, metadata=describe("Episodes of each periodic greedy evaluation.")
+    )
+    views: int = field(
+        default=10,
+        metadata=describe(
+            "TensorBoard symbol views spread evenly over the run (each once; the "
+            "last at the end, on the final evaluation)."
+        ),
+    )
+    checkpoint_every: int = field(
+        default=25, metadata=describe("Save a checkpoint every this many iterations.")
+    )
+    progress: bool = field(
+        default=True,
+        metadata=describe(
+            "Show progress: a live bar on a terminal, periodic lines otherwise."
+        ),
+    )
 
     def __post_init__(self) -> None:
-        check_fields(self)
-        import envs
-
-        if self.env not in envs.names():
-            raise ValueError(f"env must be one of {envs.names()}, got {self.env!r}")
-        # Fails here, before any directory exists, on a bad env option.
-        envs.core_class(self.env).make_config(**self.env_config)
-        for key in ("steps", "eval_episodes", "checkpoint_every", "views_every"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not isinstance(self.train, TrainSpec):
+            raise TypeError(f"train must be a TrainSpec, got {self.train!r}")
+        if not isinstance(self.rllib, RLlibOptions):
+            raise TypeError(f"rllib must be RLlibOptions, got {self.rllib!r}")
+        if self.backend not in ("native", "rllib"):
+            raise ValueError(
+                f"backend must be one of ['native', 'rllib'], got {self.backend!r}"
+            )
+        for key in ("eval_episodes", "eval_points", "eval_batch", "views"):
+            _positive_int(key, getattr(self, key))
+        _positive_int("checkpoint_every", self.checkpoint_every)
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
-        if self.backend == "rllib" and self.centralized_value:
-            raise ValueError("centralized_value is not available with backend rllib")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
+        for seed in self.seeds:
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ValueError(f"seeds must be ints >= 0, got {seed!r}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {list(self.seeds)}")
+        if self.name is not None and (
+            not self.name or "/" in self.name or self.name in (".", "..")
+        ):
+            raise ValueError(f"name must be a plain folder name, got {self.name!r}")
+        if self.backend == "rllib":
+            from agents.rllib import check_spec
+
+            check_spec(self.train, self.rllib)
+
+    def spec(self, seed: int) -> TrainSpec:
+        """The :class:`TrainSpec` of one seed."""
+        return self.train.replace(seed=seed)
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+# ---------------------------------------------------------------------- trainers
+def make_trainer(args: Args, seed: int):
+    """The trainer of one seed (native or RLlib) for ``args``."""
+    if args.backend == "rllib":
+        from agents.rllib import RLlibTrainer
+
+        return RLlibTrainer(args.spec(seed), args.rllib)
+    from agents.native import NativeTrainer
+
+    return NativeTrainer(args.spec(seed))
+
+
+def load_trainer(seed_dir: str | os.PathLike, *, device: str | None = None):
+    """A native trainer holding the trained weights of ``RUN_DIR/seed_<s>`` (either
+    backend), for analysis of a finished or interrupted run.
+
+    Raises ``ValueError`` naming the folder when it is not a seed folder of a run.
+    """
+    seed_dir = Path(seed_dir)
+    run_dir = seed_dir.parent
+    config = run_dir / "config.json"
+    if not config.is_file() or not seed_dir.name.startswith("seed_"):
+        raise ValueError(
+            f"{seed_dir} is not a seed folder of a run (expected RUN_DIR/seed_<s> "
+            "with RUN_DIR/config.json)"
+        )
+    args = _stored_args(run_dir)
+    seed = int(seed_dir.name.removeprefix("seed_"))
+    if device is not None:
+        args = dataclasses.replace(args, train=args.train.replace(device=device))
+    checkpoints = _checkpoints(args, run_dir, seed)
+    if not checkpoints.exists():
+        raise ValueError(f"{seed_dir}: no checkpoint at {checkpoints.path}")
+    trainer, _ = checkpoints.load(args.spec(seed))
+    if args.backend == "rllib":
+        native = trainer.native_copy()
+        trainer.close()
+        return native
+    return trainer
+
+
+# ---------------------------------------------------------------------- checkpoints
+class _NativeCheckpoints:
+    """``seed_<s>/checkpoints/latest.pt``: the trainer's state dict and run state."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / "latest.pt"
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def save(self, trainer, run_state: dict[str, Any]) -> None:
+        atomic_torch_save(
+            self.path,
+            {
+                "spec": to_dict(trainer.spec),
+                "trainer": trainer.state_dict(),
+                "run": run_state,
+            },
+        )
+
+    def load(self, spec: TrainSpec):
+        from agents.native import NativeTrainer
+
+        state = load_torch_checkpoint(self.path, map_location=spec.device)
+        _check_stored_spec(self.path, state.get("spec"), spec)
+        trainer = NativeTrainer(spec)
+        try:
+            trainer.load_state_dict(state["trainer"])
+        except (KeyError, RuntimeError, ValueError) as err:
             raise ValueError(
-                f"device {self.device!r} requested but CUDA is unavailable"
-            )
+                f"checkpoint {self.path} does not fit this run's networks: {err}"
+            ) from err
+        return trainer, dict(state.get("run", {}))
 
-    def ppo(self):
-        from agents.native import PPOConfig
 
-        return PPOConfig(
-            num_envs=self.num_envs,
-            num_steps=self.num_steps,
-            lr=self.lr,
-            ent_coef=self.ent_coef,
-            aux_coef=self.aux_coef,
-            hidden=self.hidden,
-            update_epochs=self.update_epochs,
-            num_minibatches=self.num_minibatches,
-            share_parameters=self.share_parameters,
-            centralized_value=self.centralized_value,
-            lr_decay=self.lr_decay,
-            ent_decay=self.ent_decay,
-            accumulate_grads=self.accumulate_grads,
+class _RLlibCheckpoints:
+    """An RLlib checkpoint folder ``.../checkpoints/latest`` (+ our run state)."""
+
+    def __init__(self, folder: Path, options: RLlibOptions) -> None:
+        self.folder = folder
+        self.options = options
+        self.path = folder / "latest"
+
+    def exists(self) -> bool:
+        from agents.rllib import latest_checkpoint
+
+        return latest_checkpoint(self.folder) is not None
+
+    def save(self, trainer, run_state: dict[str, Any]) -> None:
+        trainer.save(self.folder, {"spec": to_dict(trainer.spec), "run": run_state})
+
+    def load(self, spec: TrainSpec):
+        from agents.rllib import RLlibTrainer
+
+        trainer, state = RLlibTrainer.restore(self.folder, spec, self.options)
+        try:
+            _check_stored_spec(self.path, state.get("spec"), spec)
+        except ValueError:
+            trainer.close()
+            raise
+        return trainer, dict(state.get("run", {}))
+
+
+def _checkpoints(args: Args, run_dir: Path, seed: int):
+    if args.backend == "rllib":
+        root = run_dir
+        if args.rllib.ray_storage:
+            root = Path(args.rllib.ray_storage) / run_dir.name
+        return _RLlibCheckpoints(root / f"seed_{seed}" / "checkpoints", args.rllib)
+    return _NativeCheckpoints(run_dir / f"seed_{seed}" / "checkpoints")
+
+
+def _check_stored_spec(path: Path, stored: Any, spec: TrainSpec) -> None:
+    """A checkpoint must belong to this spec (env, channel, sizes, ...)."""
+    if stored is None:
+        raise ValueError(f"checkpoint {path} records no training spec")
+    try:
+        saved = from_dict(TrainSpec, stored, where=f"checkpoint {path}")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"checkpoint {path} holds an unusable spec: {err}") from err
+    changed = [k for k in differences(saved, spec) if k not in ("device", "steps")]
+    if changed:
+        raise ValueError(
+            f"checkpoint {path} was trained with other options: "
+            + ", ".join(f"{k}" for k in changed)
         )
 
 
+# ---------------------------------------------------------------------- curves
+@dataclass
+class Curves:
+    """What a run records over training (``curves.json``): the training episodes of
+    every iteration, and the periodic greedy evaluations on a fixed env seed."""
+
+    step: list[int] = field(default_factory=list)
+    train_success: list[float | None] = field(default_factory=list)
+    train_return: list[float | None] = field(default_factory=list)
+    eval_step: list[int] = field(default_factory=list)
+    eval_success: list[float | None] = field(default_factory=list)
+    eval_return: list[float] = field(default_factory=list)
+    mi_step: list[int] = field(default_factory=list)
+    mi_bits: list[float] = field(default_factory=list)
+
+    def add_iteration(self, stats: IterationStats) -> None:
+        self.step.append(stats.env_steps)
+        self.train_success.append(stats.success)
+        self.train_return.append(stats.mean_return)
+
+    def add_evaluation(self, step: int, result: EvalResult) -> None:
+        self.eval_step.append(step)
+        self.eval_success.append(result.success)
+        self.eval_return.append(result.mean_return)
+
+    def to_dict(self) -> dict[str, list]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Curves:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: list(v) for k, v in data.items() if k in names})
+
+
 # ---------------------------------------------------------------------- views
+def _spread(count: int, total: int) -> set[int]:
+    """``count`` iterations in ``1..total`` spread evenly, the last one ``total``."""
+    count = min(count, total)
+    return {max(1, round(total * (i + 1) / count)) for i in range(count)}
+
+
+def _scalars(stats: IterationStats, steps_per_s: float) -> dict[str, float]:
+    """The TensorBoard scalars of one training iteration (one place for tags)."""
+    out: dict[str, float] = {f"losses/{k}": v for k, v in stats.losses.items()}
+    if stats.success is not None:
+        out["train/success"] = stats.success
+    if stats.mean_return is not None:
+        out["train/return"] = stats.mean_return
+    out["train/learning_rate"] = stats.learning_rate
+    out["train/entropy_coef"] = stats.entropy_coef
+    perplexity, live = mean_usage(stats.usage)
+    if stats.usage:
+        out["symbols/codebook_perplexity"] = perplexity
+        out["symbols/live_codes"] = live
+    out["perf/iteration_s"] = stats.iteration_s
+    out["perf/steps_per_s"] = steps_per_s
+    return {k: v for k, v in out.items() if math.isfinite(v)}
+
+
 def _vocab_size(trainer, agent: str) -> int:
     space = trainer.env.action_space(agent)
     return int(space.n) if hasattr(space, "n") else int(space.nvec.max())
 
 
-def write_symbol_views(writer, trainer, result, step: int) -> None:
-    """The four symbol views of the first speaker, through analysis.tensorboard."""
+def write_symbol_views(writer, trainer, result: EvalResult, step: int) -> dict:
+    """The symbol views of the first speaker with meanings, through
+    :mod:`analysis.tensorboard`; returns the report numbers (empty if none)."""
     from analysis.tensorboard import log_symbol_views
 
-    if not trainer.speakers:
-        return
-    agent = trainer.speakers[0]
-    messages = result.messages.get(agent)
-    meanings = result.meanings.get(agent)
-    if messages is None or meanings is None or len(messages) < 2:
-        return
-    codebook = trainer.channels()[agent].codebook()
-    log_symbol_views(
+    data = result.speaker_data()
+    if data is None:
+        return {}
+    agent, messages, meanings = data
+    codebook = trainer.codebook(agent)
+    report = log_symbol_views(
         writer,
         step=step,
         messages=messages,
         meanings=meanings,
         vocab_size=_vocab_size(trainer, agent),
-        codebook=None if codebook is None else codebook[0].detach().cpu().numpy(),
+        codebook=None if codebook is None else codebook[0],
     )
+    return _report_fields(report)
 
 
-def summarize(args: Args, trainer, result, seed: int, wall_s: float) -> dict:
-    """The per-seed ``summary.json`` (same keys for both backends)."""
-    from analysis.language import message_report
-
-    usage = trainer.channel_usage()
-    summary: dict[str, Any] = {
-        "env": args.env,
-        "channel": args.channel,
-        "backend": args.backend,
-        "seed": seed,
-        "env_steps": int(trainer.env_steps),
-        "wall_s": wall_s,
-        "steps_per_s": trainer.env_steps / max(wall_s, 1e-9),
-        "success": result.success,
-        "mean_return": result.mean_return,
-        "eval_episodes": result.episodes,
-        "codebook_perplexity": usage["perplexity"],
-        "live_codes": usage["live_codes"],
-        "message_meaning_mi_bits": None,
-        "mi_correction": "shuffle",
-    }
-    if trainer.speakers:
-        agent = trainer.speakers[0]
-        msgs, means = result.messages.get(agent), result.meanings.get(agent)
-        if msgs is not None and means is not None and len(msgs) >= 2:
-            report = message_report(msgs, means, vocab_size=_vocab_size(trainer, agent))
-            summary.update(report)
-    return summary
+def _report_fields(report: Any) -> dict[str, Any]:
+    return report.to_dict() if hasattr(report, "to_dict") else dict(report)
 
 
-# ---------------------------------------------------------------------- runs
-def _progress(enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+# ---------------------------------------------------------------------- progress
+class _Progress:
+    """A live bar on a terminal; plain periodic lines when output is a file."""
 
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
-        TextColumn("{task.fields[sps]:,.0f} steps/s"),
-        TextColumn("success {task.fields[success]}"),
-        TextColumn("ppl {task.fields[ppl]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-        transient=False,
-    )
+    def __init__(self, enabled: bool, *, interval_s: float = 10.0) -> None:
+        self.enabled = enabled
+        self.live = enabled and sys.stderr.isatty()
+        self.interval_s = interval_s
+        self._rich = None
+        self._last_line = 0.0
 
+    def __enter__(self) -> _Progress:
+        if self.live:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-def make_trainer(args: Args, seed: int):
-    """The native trainer of one seed of a run."""
-    from agents.native import NativeTrainer
+            self._rich = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+                TextColumn("{task.fields[sps]:,.0f} steps/s"),
+                TextColumn("success {task.fields[success]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self._rich.__enter__()
+        return self
 
-    return NativeTrainer(
-        args.env,
-        args.env_config,
-        channel=args.channel,
-        channel_options=args.channel_options,
-        ppo=args.ppo(),
-        seed=seed,
-        device=args.device,
-        total_steps=args.steps,
-    )
+    def __exit__(self, *exc: Any) -> None:
+        if self._rich is not None:
+            self._rich.__exit__(*exc)
 
+    def start(self, label: str, total: int, completed: int) -> Any:
+        if self._rich is not None:
+            return self._rich.add_task(
+                label, total=total, completed=completed, sps=0.0, success="-"
+            )
+        return label
 
-def load_trainer(seed_dir: str | os.PathLike, *, device: str | None = None):
-    """Rebuild the native trainer of ``RUN_DIR/seed_<s>`` from its ``config.json``
-    and ``checkpoints/latest.pt`` (for analysis of a trained run).
-
-    Raises ``ValueError`` when the folder is not a native run's seed folder.
-    """
-    seed_dir = Path(seed_dir)
-    config, ckpt = seed_dir / "config.json", seed_dir / "checkpoints" / "latest.pt"
-    if not config.is_file() or not ckpt.is_file():
-        raise ValueError(
-            f"{seed_dir} is not a seed folder of a native run (expected config.json "
-            "and checkpoints/latest.pt)"
+    def update(self, task: Any, *, done: int, total: int, sps: float, success) -> None:
+        if not self.enabled:
+            return
+        text = "-" if success is None else f"{success:.3f}"
+        if self._rich is not None:
+            self._rich.update(task, completed=done, sps=sps, success=text)
+            return
+        now = time.monotonic()
+        if now - self._last_line < self.interval_s and done < total:
+            return
+        self._last_line = now
+        eta = (total - done) / sps if sps > 0 else float("nan")
+        print(
+            f"{task}: {done:,}/{total:,} steps ({100 * done / total:.0f}%) "
+            f"{sps:,.0f} steps/s, train success {text}, ETA {eta:,.0f} s",
+            file=sys.stderr,
+            flush=True,
         )
-    saved = json.loads(config.read_text())
-    seed = int(saved.pop("seed"))
-    saved["seeds"] = tuple(saved["seeds"])
-    if device is not None:
-        saved["device"] = device
-    args = Args(**saved)
-    trainer = make_trainer(args, seed)
-    state = torch.load(ckpt, map_location=args.device, weights_only=False)
-    trainer.load_state_dict(state["trainer"])
-    return trainer
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            if self._rich is not None:
+                self._rich.console.print(text)
+            else:
+                print(text, file=sys.stderr, flush=True)
 
 
-def run_seed(args: Args, seed_dir: Path, seed: int, progress) -> dict:
-    """Train one seed in ``seed_dir`` (resuming from its checkpoint if present)."""
+# ---------------------------------------------------------------------- one seed
+@dataclass(frozen=True)
+class SeedOutcome:
+    """What one seed of a run produced."""
+
+    seed_dir: Path
+    result: RunResult
+    report: dict[str, Any] | None
+    """The message report numbers (``analysis.language.message_report``), or None
+    for runs without speakers or meanings."""
+
+    def summary(self) -> dict[str, Any]:
+        """The seed's ``summary.json``: the run's numbers, then the message report."""
+        out = self.result.summary_fields()
+        if self.report is not None:
+            out.update(self.report)
+        return out
+
+
+def run_seed(
+    args: Args, run_dir: Path, seed: int, progress: _Progress | None = None
+) -> SeedOutcome:
+    """Train one seed (resuming from its checkpoint if one exists), evaluate it and
+    write its files.
+
+    Raises :class:`~agents.results.TrainingDiverged` when the run diverges, with
+    ``last_checkpoint`` set to the checkpoint that holds the last good weights (None
+    if none was written yet).
+    """
+    progress = progress or _Progress(False)
+    spec = args.spec(seed)
+    seed_dir = run_dir / f"seed_{seed}"
+    checkpoints = _checkpoints(args, run_dir, seed)
+    clean_orphans(seed_dir)
+    clean_orphans(checkpoints.folder)
+    if checkpoints.exists():
+        trainer, run_state = checkpoints.load(spec)
+    else:
+        trainer, run_state = make_trainer(args, seed), {}
+    try:
+        return _train(args, spec, trainer, run_state, seed_dir, checkpoints, progress)
+    finally:
+        trainer.close()
+
+
+def _train(args, spec, trainer, run_state, seed_dir, checkpoints, progress):
     from torch.utils.tensorboard import SummaryWriter
 
-    trainer = make_trainer(args, seed)
-    ckpt = seed_dir / "checkpoints" / "latest.pt"
-    wall_before = 0.0
-    if ckpt.exists():
-        state = torch.load(ckpt, map_location=args.device, weights_only=False)
-        trainer.load_state_dict(state["trainer"])
-        wall_before = float(state.get("wall_s", 0.0))
-    atomic_write_json(seed_dir / "config.json", {**_jsonable(args), "seed": seed})
+    atomic_write_json(seed_dir / "config.json", to_dict(spec))
+    curves = Curves.from_dict(run_state.get("curves", {}))
+    wall_before = float(run_state.get("wall_s", 0.0))
+    total_iters = spec.iterations
+    view_at = _spread(args.views, total_iters) - {total_iters}
+    eval_at = _spread(args.eval_points, total_iters)
     writer = SummaryWriter(str(seed_dir))
-    task = progress.add_task(
-        f"seed {seed}",
-        total=args.steps,
-        completed=trainer.env_steps,
-        sps=0.0,
-        success="-",
-        ppl="-",
-    )
-    t0 = time.perf_counter()
-    steps0 = trainer.env_steps
+    task = progress.start(f"seed {spec.seed}", spec.total_env_steps, trainer.env_steps)
+    t0, steps0 = time.perf_counter(), trainer.env_steps
+    usage = trainer.channel_usage()
+
+    def run_state_now() -> dict[str, Any]:
+        return {
+            "wall_s": wall_before + time.perf_counter() - t0,
+            "curves": curves.to_dict(),
+        }
+
     try:
-        while trainer.env_steps < args.steps:
+        while trainer.iteration < total_iters:
             try:
-                metrics = trainer.train_iteration()
-            except FloatingPointError as err:
-                raise SystemExit(
-                    f"stopping: {err}; the last good checkpoint is {ckpt}"
-                ) from err
-            step = trainer.env_steps
-            elapsed = time.perf_counter() - t0
-            sps = (step - steps0) / max(elapsed, 1e-9)
-            metrics["charts/steps_per_s"] = sps
-            for key, value in metrics.items():
-                writer.add_scalar(key, value, step)
+                stats = trainer.train_iteration()
+            except TrainingDiverged as err:
+                err.last_checkpoint = (
+                    str(checkpoints.path) if checkpoints.exists() else None
+                )
+                raise
+            usage = stats.usage
+            sps = (stats.env_steps - steps0) / max(time.perf_counter() - t0, 1e-9)
+            for tag, value in _scalars(stats, sps).items():
+                writer.add_scalar(tag, value, stats.env_steps)
+            curves.add_iteration(stats)
+            it = stats.iteration
+            if it in eval_at or it in view_at:
+                sample = trainer.evaluate(
+                    args.eval_batch, seed=spec.seed + CURVE_SEED_OFFSET
+                )
+                if it in eval_at:
+                    curves.add_evaluation(stats.env_steps, sample)
+                    if sample.success is not None:
+                        writer.add_scalar(
+                            "eval/success", sample.success, stats.env_steps
+                        )
+                    writer.add_scalar(
+                        "eval/return", sample.mean_return, stats.env_steps
+                    )
+                if it in view_at:
+                    report = write_symbol_views(
+                        writer, trainer, sample, stats.env_steps
+                    )
+                    if "message_meaning_mi_bits" in report:
+                        curves.mi_step.append(stats.env_steps)
+                        curves.mi_bits.append(report["message_meaning_mi_bits"])
             progress.update(
                 task,
-                completed=step,
+                done=stats.env_steps,
+                total=spec.total_env_steps,
                 sps=sps,
-                success=f"{metrics.get('charts/success', float('nan')):.3f}",
-                ppl=f"{metrics.get('symbols/perplexity', 0.0):.1f}",
+                success=stats.success,
             )
-            if trainer.iteration % args.views_every == 0:
-                sample = trainer.evaluate(256, seed=seed + 7)
-                write_symbol_views(writer, trainer, sample, step)
-            if trainer.iteration % args.checkpoint_every == 0:
-                wall = wall_before + time.perf_counter() - t0
-                atomic_torch_save(
-                    ckpt, {"trainer": trainer.state_dict(), "wall_s": wall}
-                )
-        wall = wall_before + time.perf_counter() - t0
-        atomic_torch_save(ckpt, {"trainer": trainer.state_dict(), "wall_s": wall})
-        result = trainer.evaluate(args.eval_episodes)
-        return write_results(args, trainer, result, seed, seed_dir, writer, wall)
+            if it % args.checkpoint_every == 0 and it < total_iters:
+                checkpoints.save(trainer, run_state_now())
+                atomic_write_json(seed_dir / "curves.json", curves.to_dict())
+        final_state = run_state_now()
+        checkpoints.save(trainer, final_state)
+        result = trainer.evaluate(args.eval_episodes, seed=spec.seed + EVAL_SEED_OFFSET)
+        extra = _split_evaluations(trainer, spec, args.eval_episodes)
+        run = RunResult(
+            spec=spec,
+            backend=args.backend,
+            env_steps=trainer.env_steps,
+            iterations=trainer.iteration,
+            wall_s=final_state["wall_s"],
+            evaluation=result,
+            usage=usage,
+            extra_evaluations=extra,
+        )
+        step = trainer.env_steps
+        report = write_symbol_views(writer, trainer, result, step) or None
+        if report is not None:
+            curves.mi_step.append(step)
+            curves.mi_bits.append(report["message_meaning_mi_bits"])
+        outcome = SeedOutcome(seed_dir=seed_dir, result=run, report=report)
+        _write_results(outcome, writer, curves)
+        progress.note(
+            f"seed {spec.seed}: {step:,} env steps ({spec.iterations} iterations of "
+            f"{spec.ppo.batch_size:,}; --steps {spec.steps:,} rounded up to whole "
+            f"iterations), held-out success "
+            + ("-" if result.success is None else f"{result.success:.3f}")
+        )
+        return outcome
     finally:
         writer.close()
 
 
-def write_results(
-    args: Args, trainer, result, seed: int, seed_dir: Path, writer, wall_s: float
-) -> dict:
-    """The end of a seed, for both backends: symbol views and eval scalars in
-    TensorBoard, ``messages.npz`` and ``summary.json``. Returns the summary."""
-    step = trainer.env_steps
-    write_symbol_views(writer, trainer, result, step)
-    summary = summarize(args, trainer, result, seed, wall_s)
-    writer.add_scalar("eval/success", summary["success"] or 0.0, step)
-    writer.add_scalar("eval/mean_return", summary["mean_return"], step)
-    arrays = {}
-    for agent, msgs in result.messages.items():
-        arrays[f"messages_{agent}"] = msgs
-        if agent in result.meanings:
-            arrays[f"meanings_{agent}"] = result.meanings[agent]
-    if trainer.speakers and trainer.speakers[0] in result.meanings:
-        arrays["messages"] = result.messages[trainer.speakers[0]]
-        arrays["meanings"] = result.meanings[trainer.speakers[0]]
-    atomic_savez(seed_dir / "messages.npz", **arrays)
-    atomic_write_json(seed_dir / "summary.json", summary)
-    return summary
-
-
-def _jsonable(args: Args) -> dict:
-    return json.loads(json.dumps(dataclasses.asdict(args)))
-
-
-def _aggregate(summaries: list[dict]) -> dict:
-    out: dict[str, Any] = {"seeds": [s["seed"] for s in summaries], "runs": summaries}
-    for key, value in summaries[0].items():
-        vals = [s.get(key) for s in summaries]
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if numeric and all(isinstance(v, int | float) for v in vals):
-            out[f"{key}_mean"] = float(np.mean(vals))
-            out[f"{key}_std"] = float(np.std(vals))
+def _split_evaluations(
+    trainer, spec: TrainSpec, episodes: int
+) -> dict[str, EvalResult]:
+    """Seen / held-out evaluations for envs configured with a held-out split."""
+    if "holdout_fraction" not in spec.env_config and "holdout" not in spec.env_config:
+        return {}
+    out = {}
+    for name, split in (("seen", "train"), ("heldout", "heldout")):
+        out[name] = trainer.evaluate(
+            episodes,
+            seed=spec.seed + EVAL_SEED_OFFSET,
+            env_config={"split": split},
+        )
     return out
 
 
-def _resolve(argv: list[str] | None) -> tuple[Args, Path]:
-    args = parse_args(
-        Args, argv, prog="python -m experiments.aim", description=__doc__.split("\n")[0]
+def _write_results(outcome: SeedOutcome, writer, curves: Curves) -> None:
+    """The end of a seed: eval scalars, ``messages.npz``, ``curves.json`` and
+    ``summary.json``."""
+    result, step = outcome.result, outcome.result.env_steps
+    ev = result.evaluation
+    if ev.success is not None:
+        writer.add_scalar("eval/success", ev.success, step)
+    writer.add_scalar("eval/return", ev.mean_return, step)
+    arrays = {}
+    for agent, msgs in ev.messages.items():
+        arrays[f"messages_{agent}"] = msgs
+        if agent in ev.meanings:
+            arrays[f"meanings_{agent}"] = ev.meanings[agent]
+    data = ev.speaker_data()
+    if data is not None:
+        arrays["messages"], arrays["meanings"] = data[1], data[2]
+    atomic_savez(outcome.seed_dir / "messages.npz", **arrays)
+    atomic_write_json(outcome.seed_dir / "curves.json", curves.to_dict())
+    atomic_write_json(outcome.seed_dir / "summary.json", outcome.summary())
+
+
+# ---------------------------------------------------------------------- the run
+def aggregate(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's ``summary.json``: every seed's summary, ``<key>_mean``/``_std`` of
+    the numeric keys over seeds, and how many seeds were degenerate (a collapsed
+    channel: one distinct message), so means over seeds never hide them."""
+    out: dict[str, Any] = {"seeds": [s["seed"] for s in summaries], "runs": summaries}
+    for key in summaries[0]:
+        vals = [s.get(key) for s in summaries]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals):
+            out[f"{key}_mean"] = float(np.mean(vals))
+            out[f"{key}_std"] = float(np.std(vals))
+    out["degenerate_seeds"] = sum(
+        1 for s in summaries if s.get("distinct_messages") == 1 or s.get("degenerate")
     )
-    if args.resume is not None:
-        run_dir = Path(args.resume)
-        config = run_dir / "config.json"
-        if not config.is_file():
-            print(
-                f"python -m experiments.aim: error: --resume {run_dir}: no config.json "
-                "there (not a run directory)",
-                file=sys.stderr,
+    return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    args: Args
+    run_dir: Path
+    fresh: bool
+
+
+def _error(message: str) -> SystemExit:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def _stored_args(run_dir: Path) -> Args:
+    config = run_dir / "config.json"
+    try:
+        data = read_json(config)
+    except ValueError as err:
+        raise ValueError(f"{config} is unreadable: {err}") from err
+    return from_dict(Args, data, where=str(config))
+
+
+def _resolve(argv: list[str] | None) -> _Plan:
+    """Parse and validate everything; decide the run directory. Writes nothing."""
+    args, given = parse_args(
+        Args, argv, prog=PROG, description=__doc__.split("\n")[0], with_given=True
+    )
+    if args.resume is None:
+        name = args.name or (
+            f"{args.train.env}__{args.train.channel}__{time.strftime('%Y%m%d-%H%M%S')}"
+        )
+        run_dir = Path(args.logdir) / name
+        if run_dir.exists() and any(run_dir.iterdir()) and not args.overwrite:
+            raise _error(
+                f"run directory {run_dir} exists: pass --resume {run_dir} to continue "
+                "it, --overwrite to replace it, or choose another --name"
             )
-            raise SystemExit(2)
-        saved = json.loads(config.read_text())
-        saved["seeds"] = tuple(saved["seeds"])
-        saved.update(resume=str(run_dir), progress=args.progress)
-        return Args(**saved), run_dir
-    name = args.name or f"{args.env}__{args.channel}__{time.strftime('%Y%m%d-%H%M%S')}"
-    return args, Path(args.logdir) / name
+        _check_buildable(args)
+        return _Plan(args, run_dir, fresh=True)
+    run_dir = Path(args.resume)
+    if not (run_dir / "config.json").is_file():
+        raise _error(f"--resume {run_dir}: no config.json there (not a run directory)")
+    try:
+        stored = _stored_args(run_dir)
+    except (TypeError, ValueError) as err:
+        raise _error(f"--resume {run_dir}: {err}") from err
+    changed = [
+        k
+        for k in differences(stored, args)
+        if k in given and k not in (*RESUMABLE, "resume", "overwrite")
+    ]
+    if changed:
+        allowed = ", ".join("--" + k.replace("_", "-") for k in RESUMABLE)
+        raise _error(
+            f"--resume {run_dir}: the stored run differs in {', '.join(changed)}; a "
+            f"resumed run keeps its configuration (only {allowed} may be given)"
+        )
+    keep = {
+        k: getattr(args, k)
+        for k in ("eval_episodes", "checkpoint_every", "progress")
+        if k in given
+    }
+    train = stored.train
+    if "steps" in given:
+        train = train.replace(steps=args.train.steps)
+    resumed = dataclasses.replace(
+        stored, train=train, resume=str(run_dir), overwrite=False, **keep
+    )
+    return _Plan(resumed, run_dir, fresh=False)
+
+
+def _check_buildable(args: Args) -> None:
+    """Build the agents once on a one-env core, so channel options with bad values
+    fail before anything is written."""
+    import torch
+
+    import envs
+    from agents.networks import build_agents
+
+    spec = args.train
+    with torch.random.fork_rng(devices=[]):
+        core = envs.make_vec(spec.env, 1, seed=0, **spec.env_config)
+        try:
+            build_agents(core, spec)
+        except (TypeError, ValueError) as err:
+            raise _error(f"channel_options: {err}") from err
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the experiment; returns the summary over seeds."""
-    args, run_dir = _resolve(argv)
+    plan = _resolve(argv)
+    args, run_dir = plan.args, plan.run_dir
     if args.backend == "rllib":
-        from experiments.aim_rllib import run_seed_rllib, start_ray
+        from agents.rllib import start_ray
 
         try:
-            start_ray(args)
+            start_ray(args.rllib, num_workers=args.rllib.num_env_runners)
         except ImportError as err:
-            print(f"python -m experiments.aim: error: {err}", file=sys.stderr)
-            raise SystemExit(2) from err
+            raise _error(str(err)) from err
+    if plan.fresh and args.overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "config.json", _jsonable(args))
+    clean_orphans(run_dir)
+    atomic_write_json(run_dir / "config.json", to_dict(args))
     summaries = []
-    with _progress(args.progress and args.backend == "native") as progress:
-        for seed in args.seeds:
-            seed_dir = run_dir / f"seed_{seed}"
-            done = seed_dir / "summary.json"
-            if done.exists() and args.resume is not None:
-                summaries.append(json.loads(done.read_text()))
-            elif args.backend == "rllib":
-                summaries.append(run_seed_rllib(args, run_dir, seed))
-            else:
-                summaries.append(run_seed(args, seed_dir, seed, progress))
-    summary = _aggregate(summaries)
+    with _Progress(args.progress) as progress:
+        for index, seed in enumerate(args.seeds):
+            done = run_dir / f"seed_{seed}" / "summary.json"
+            if not plan.fresh and done.is_file():
+                try:
+                    summaries.append(read_json(done))
+                    continue
+                except ValueError:
+                    progress.note(f"{done} is unreadable; training seed {seed} again")
+            progress.note(f"[{index + 1}/{len(args.seeds)}] seed {seed} in {run_dir}")
+            try:
+                summaries.append(run_seed(args, run_dir, seed, progress).summary())
+            except TrainingDiverged as err:
+                where = (
+                    f"the last good checkpoint is {err.last_checkpoint}"
+                    if err.last_checkpoint
+                    else "no checkpoint was written yet"
+                )
+                print(f"{PROG}: stopping: {err}; {where}", file=sys.stderr)
+                raise SystemExit(1) from err
+            except ValueError as err:  # an unusable checkpoint
+                raise _error(str(err)) from err
+    summary = aggregate(summaries)
     atomic_write_json(run_dir / "summary.json", summary)
     if args.progress:
         keys = ("success", "mean_return", "message_meaning_mi_bits", "topsim")

@@ -58,8 +58,11 @@ from typing import Any
 
 import numpy as np
 
+from agents.results import TrainingDiverged
+from agents.spec import PPOConfig, TrainSpec
 from experiments import aim
-from experiments._cli import check_fields, parse_args
+from experiments._cli import check_fields, describe, parse_args, to_dict
+from experiments._io import atomic_write_bytes, atomic_write_json, read_json
 
 __all__ = ["Args", "Condition", "RULES", "main"]
 
@@ -155,19 +158,19 @@ class Preset:
     steps: int
     num_envs: int
     eval_episodes: int
-    views_every: int
+    views: int
     faithful_optimizer: bool = False
 
 
 PRESETS = {
     "quick": Preset(("referential", "pd_hidden"), ("vq", "none"), (0, 1), 8192, 256,
-                    500, 1),
+                    500, 4),
     "default": Preset(
         tuple(ENVS), ("vq", "categorical", "categorical_ps", "none"), (0, 1, 2, 3, 4),
-        98_304, 1024, 2000, 2,
+        98_304, 1024, 2000, 6,
     ),
     "full": Preset(tuple(ENVS), tuple(CHANNELS), (0, 1, 2, 3, 4), 262_144, 1024,
-                   2000, 4, True),
+                   2000, 8, True),
 }  # fmt: skip
 
 
@@ -175,30 +178,64 @@ PRESETS = {
 class Args:
     """Options of ``python -m experiments.aim_study``."""
 
-    out: str | None = None
-    """Study directory (default: studies/aim_<timestamp>)."""
-    seeds: tuple[int, ...] | None = None
-    """Seeds of every condition (default: the mode's: 0-4, quick 0-1)."""
-    steps: int | None = None
-    """Env steps per run (default: the mode's: 98,304; quick 8,192; full 262,144)."""
-    quick: bool = False
-    """Smoke mode: referential + pd_hidden x vq/none, 2 seeds, tiny runs."""
-    full: bool = False
-    """The whole grid: every channel, the faithful optimizer, 262,144 steps."""
-    faithful_optimizer: bool = False
-    """Add vq+faithful_opt: never-zeroed gradients, lr x0.9995 and entropy x0.9999
-    per iteration (the AIM reference's optimizer)."""
-    envs: tuple[str, ...] | None = None
-    """Envs to run: referential, pd_faithful, pd_hidden (default: the mode's)."""
-    channels: tuple[str, ...] | None = None
-    """Channels: vq, rvq, categorical, categorical_ps (Eccles positive signalling),
-    gumbel, none (default: the mode's; none, the comm-off control, is always
-    added)."""
-    truncated_power_law: bool = False
-    """Also compare the power law against a truncated power law (slow: ~1-3 s per
-    fit)."""
-    progress: bool = True
-    """Show progress bars."""
+    out: str | None = field(
+        default=None,
+        metadata=describe("Study directory (default: studies/aim_<timestamp>)."),
+    )
+    seeds: tuple[int, ...] | None = field(
+        default=None,
+        metadata=describe(
+            "Seeds of every condition (default: the mode's: 0-4, quick 0-1)."
+        ),
+    )
+    steps: int | None = field(
+        default=None,
+        metadata=describe(
+            "Env steps per run (default: the mode's: 98,304; quick 8,192; full "
+            "262,144)."
+        ),
+    )
+    quick: bool = field(
+        default=False,
+        metadata=describe(
+            "Smoke mode: referential + pd_hidden x vq/none, 2 seeds, tiny runs."
+        ),
+    )
+    full: bool = field(
+        default=False,
+        metadata=describe(
+            "The whole grid: every channel, the faithful optimizer, 262,144 steps."
+        ),
+    )
+    faithful_optimizer: bool = field(
+        default=False,
+        metadata=describe(
+            "Add vq+faithful_opt: never-zeroed gradients, lr x0.9995 and entropy "
+            "x0.9999 per iteration (the AIM reference's optimizer)."
+        ),
+    )
+    envs: tuple[str, ...] | None = field(
+        default=None,
+        metadata=describe(
+            "Envs to run: referential, pd_faithful, pd_hidden (default: the mode's)."
+        ),
+    )
+    channels: tuple[str, ...] | None = field(
+        default=None,
+        metadata=describe(
+            "Channels: vq, rvq, categorical, categorical_ps (Eccles positive "
+            "signalling), gumbel, none (default: the mode's; none, the comm-off "
+            "control, is always added)."
+        ),
+    )
+    truncated_power_law: bool = field(
+        default=False,
+        metadata=describe(
+            "Also compare the power law against a truncated power law (slow: ~1-3 s "
+            "per fit)."
+        ),
+    )
+    progress: bool = field(default=True, metadata=describe("Show progress bars."))
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -248,19 +285,24 @@ class Condition:
     def aim_args(self, grid: Grid) -> aim.Args:
         env, env_config, _ = ENVS[self.env_key]
         channel, options = CHANNELS[self.channel_key]
-        return aim.Args(
+        ppo = PPOConfig(
+            num_envs=grid.num_envs, **(FAITHFUL_OPT if self.faithful_opt else {})
+        )
+        train = TrainSpec(
             env=env,
             env_config=dict(env_config),
             channel=channel,  # type: ignore[arg-type]
             channel_options=dict(options),
-            seeds=grid.seeds,
+            ppo=ppo,
             steps=grid.steps,
+        )
+        return aim.Args(
+            train=train,
+            seeds=grid.seeds,
             eval_episodes=grid.eval_episodes,
             checkpoint_every=10_000,
-            views_every=grid.views_every,
+            views=grid.views,
             progress=grid.progress,
-            num_envs=grid.num_envs,
-            **(FAITHFUL_OPT if self.faithful_opt else {}),
         )
 
 
@@ -273,7 +315,7 @@ class Grid:
     steps: int
     num_envs: int
     eval_episodes: int
-    views_every: int
+    views: int
     progress: bool
     power_law_alternatives: tuple[str, ...] = field(
         default=("lognormal", "exponential")
@@ -298,7 +340,7 @@ def build_grid(args: Args) -> Grid:
         steps=args.steps or p.steps,
         num_envs=p.num_envs,
         eval_episodes=p.eval_episodes,
-        views_every=p.views_every,
+        views=p.views,
         progress=args.progress,
         power_law_alternatives=alternatives,
     )
@@ -339,33 +381,19 @@ def convergence_step(steps, values, *, frac: float = CONV_FRAC, window: int = 3)
 
 # ---------------------------------------------------------------- one run
 def _read_curves(seed_dir: Path) -> dict[str, tuple[list[int], list[float]]]:
-    from tensorboard.backend.event_processing.event_accumulator import (
-        EventAccumulator,
-    )
-
-    acc = EventAccumulator(
-        str(seed_dir),
-        size_guidance={"scalars": 0, "images": 1, "histograms": 1, "tensors": 1},
-    )
-    acc.Reload()
-    curves = {}
-    tags = set(acc.Tags().get("scalars", []))
-    for name, tag in (
-        ("success", "charts/success"),
-        ("mi", "symbols/message_meaning_mi_bits"),
-    ):
-        events = list(acc.Scalars(tag)) if tag in tags else []
-        if name == "mi":
-            # The last MI point is the final evaluation (eval_episodes messages, not
-            # 256): it is the run's final MI, but on another sample size, so it is
-            # left out of the curve, whose points must be comparable.
-            events = events[:-1]
-        by_step: dict[int, float] = {}
-        for event in events:
-            by_step.setdefault(int(event.step), float(event.value))
-        steps = sorted(by_step)
-        curves[name] = (steps, [by_step[s] for s in steps])
-    return curves
+    """The run's training-success and MI curves, from its ``curves.json``."""
+    curves = read_json(seed_dir / "curves.json")
+    pairs = [
+        (s, v) for s, v in zip(curves["step"], curves["train_success"]) if v is not None
+    ]
+    # The last MI point is the final evaluation (eval_episodes messages, not the
+    # views' eval_batch): the run's final MI, but on another sample size, so it is
+    # left out of the curve, whose points must be comparable.
+    mi_steps, mi_bits = curves["mi_step"][:-1], curves["mi_bits"][:-1]
+    return {
+        "success": ([s for s, _ in pairs], [v for _, v in pairs]),
+        "mi": (list(mi_steps), list(mi_bits)),
+    }
 
 
 def _power_law(messages: np.ndarray, alternatives) -> dict[str, Any]:
@@ -410,7 +438,7 @@ def run_one(cond: Condition, grid: Grid, seed: int, out: Path, progress) -> dict
     args = cond.aim_args(grid)
     run_dir = out / "runs" / cond.dirname
     seed_dir = run_dir / f"seed_{seed}"
-    aim.atomic_write_json(run_dir / "config.json", aim._jsonable(args))
+    atomic_write_json(run_dir / "config.json", to_dict(args))
     record: dict[str, Any] = {
         "condition": cond.key,
         "env": cond.env_key,
@@ -421,11 +449,9 @@ def run_one(cond: Condition, grid: Grid, seed: int, out: Path, progress) -> dict
         "diverged": False,
     }
     try:
-        summary = aim.run_seed(args, seed_dir, seed, progress)
-    except SystemExit as err:  # run_seed stops on a non-finite loss
-        if not str(err.code).startswith("stopping:"):
-            raise
-        record.update(diverged=True, error=str(err.code))
+        summary = aim.run_seed(args, run_dir, seed, progress).summary()
+    except TrainingDiverged as err:
+        record.update(diverged=True, error=str(err))
         return record
     return measure(record, cond, grid, summary, seed_dir)
 
@@ -704,9 +730,10 @@ def render_report(grid: Grid, aggs: dict, verdicts: list[dict], meta: dict) -> s
         "",
         f"- seeds {list(grid.seeds)}; {grid.steps:,} env steps per run; "
         f"{grid.num_envs} parallel envs; {grid.eval_episodes} held-out greedy "
-        f"evaluation episodes; MI over training from 256 evaluation episodes every "
-        f"{grid.views_every} iteration(s) (`experiments.aim` symbol views; the "
-        "tables' MI is from the final evaluation).",
+        f"evaluation episodes; MI over training from {aim.Args.eval_batch} greedy "
+        f"evaluation episodes at {grid.views} points spread over the run "
+        "(`experiments.aim` symbol views; the tables' MI is from the final "
+        "evaluation).",
         "- envs: "
         + "; ".join(
             f"`{k}` = `{ENVS[k][0]}` {json.dumps(ENVS[k][1])} ({ENVS[k][2]})"
@@ -795,7 +822,7 @@ def render_report(grid: Grid, aggs: dict, verdicts: list[dict], meta: dict) -> s
 def _savefig(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    aim.atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _mean_curve(runs: list[dict], key: str):
@@ -886,7 +913,7 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     runs: list[dict] = []
     total = len(grid.conditions) * len(grid.seeds)
-    with aim._progress(args.progress) as progress:
+    with aim._Progress(args.progress) as progress:
         for cond in grid.conditions:
             for seed in grid.seeds:
                 if args.progress:
@@ -915,7 +942,7 @@ def main(argv: list[str] | None = None) -> dict:
             "steps": grid.steps,
             "num_envs": grid.num_envs,
             "eval_episodes": grid.eval_episodes,
-            "views_every": grid.views_every,
+            "views": grid.views,
             "power_law_alternatives": list(grid.power_law_alternatives),
         },
         "rules": RULES,
@@ -924,10 +951,10 @@ def main(argv: list[str] | None = None) -> dict:
         "verdicts": verdicts,
         "figures": figures,
     }
-    aim.atomic_write_json(out / "results.json", results)
-    aim.atomic_write_bytes(out / "results.csv", _csv_bytes(runs))
+    atomic_write_json(out / "results.json", results)
+    atomic_write_bytes(out / "results.csv", _csv_bytes(runs))
     report = render_report(grid, aggs, verdicts, meta)
-    aim.atomic_write_bytes(out / "report.md", report.encode())
+    atomic_write_bytes(out / "report.md", report.encode())
     if args.progress:
         for v in verdicts:
             print(f"{CLAIMS[v['claim']]} [{v['condition']}]: {v['verdict']}")

@@ -478,8 +478,9 @@ def speaker_encodings(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The trained speaker's encoder output on ``n`` fresh targets, with meanings.
 
-    Rebuilds the native trainer from the seed folder (``experiments.aim.load_trainer``);
-    ``None`` when the folder has no native checkpoint or the env has no speaker.
+    Rebuilds the trained weights from the seed folder (``experiments.aim.load_trainer``,
+    either backend); ``None`` when the folder has no checkpoint or the env has no
+    speaker.
     """
     from analysis.models import agent_representations
     from experiments.aim import load_trainer
@@ -493,12 +494,13 @@ def speaker_encodings(
     import envs
 
     speaker = trainer.speakers[0]
-    env = envs.make_vec(trainer.env_name, n, seed=seed + 12345, **trainer.env_config)
-    obs, infos = env.reset()
-    if "meaning" not in infos[speaker]:
+    spec = trainer.spec
+    env = envs.make_vec(spec.env, n, seed=seed + 12345, **spec.env_config)
+    obs, info = env.reset()
+    if info.meaning is None:
         return None
     reps = agent_representations(trainer.nets[speaker], obs[speaker], speak=False)
-    return reps.encoding.reshape(n, -1), infos[speaker]["meaning"].numpy()
+    return reps.encoding.reshape(n, -1), info.meaning.numpy()
 
 
 def run_study(run_dir: str | Path, seed: int = 0) -> list[dict[str, Any]]:

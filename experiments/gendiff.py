@@ -78,7 +78,7 @@ import io
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,56 +106,124 @@ _DESCRIPTION = __doc__.split("\n\n")[0]
 class Args:
     """Options of ``python -m experiments.gendiff``."""
 
-    out: str = "runs/gendiff"
-    """Output directory for the CSV, Markdown and PNG files."""
-    n_steps: float = 10_000.0
-    """Training timesteps n used for our own env rows (the reference cart-pole's)."""
-    max_history: int = 5
-    """Cart-pole rows for stacked histories T = 1..max_history."""
-    reach_dims: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
-    """Dimensions of the reach_v0 rows (several values: --reach-dims 2 3 4)."""
-    digits_eps: float = 0.01
-    """Target error ε of the digits row."""
-    digits_samples: int = 1797
-    """Points used for the digits estimators (m, δ); 1797 is the whole set."""
-    delta_method: DeltaMethod = "sample"
-    """How δ is estimated for digits: sample minimum or EVT extrapolation."""
-    envs: bool = True
-    """Include the rows of our own envs (--no-envs: reference tasks and digits)."""
-    plot: bool = True
-    """Draw the bar chart (--no-plot skips it)."""
-    empirical: bool = False
-    """Also train PPO on the cart-pole tasks and compare orderings."""
-    histories: tuple[int, ...] = (2, 3)
-    """POMDP histories T trained with --empirical (T=1 full-state is always run)."""
-    timesteps: int = 10_000
-    """PPO timesteps per run with --empirical."""
-    seeds: int = 2
-    """PPO seeds per task with --empirical."""
-    eval_every: int = 2_048
-    """Evaluate the policy every this many timesteps (for steps-to-threshold)."""
-    eval_episodes: int = 5
-    """Episodes per evaluation."""
-    threshold: float = 150.0
-    """Mean evaluation return that counts as solved (CartPole max 500)."""
-    n_hypotheses: int = 16
-    """Networks sampled per task for the sampled measure."""
-    hypothesis_epochs: int = 200
-    """Training epochs of each sampled network."""
-    sampled_eps: float = 0.02
-    """Target per-element test MSE ε of the sampled measure."""
-    native_reach: bool = False
-    """Also train agents.native's batched PPO on reach_v0 (visible vs hidden goal)."""
-    native_dims: tuple[int, ...] = (2, 3)
-    """reach_v0 dimensions trained with --native-reach."""
-    native_steps: int = 100_000
-    """Env steps per native-trainer run with --native-reach."""
-    threads: int = 1
-    """torch intra-op threads for --empirical (1 avoids oversubscribing small CPUs)."""
-    seed: int = 0
-    """Base random seed."""
-    quiet: bool = False
-    """Do not print the tables."""
+    out: str = field(
+        default="runs/gendiff",
+        metadata=_cli.describe("Output directory for the CSV, Markdown and PNG files."),
+    )
+    n_steps: float = field(
+        default=10_000.0,
+        metadata=_cli.describe(
+            "Training timesteps n used for our own env rows (the reference "
+            "cart-pole's)."
+        ),
+    )
+    max_history: int = field(
+        default=5,
+        metadata=_cli.describe(
+            "Cart-pole rows for stacked histories T = 1..max_history."
+        ),
+    )
+    reach_dims: tuple[int, ...] = field(
+        default=(2, 3, 4, 5, 6, 7, 8),
+        metadata=_cli.describe(
+            "Dimensions of the reach_v0 rows (several values: --reach-dims 2 3 4)."
+        ),
+    )
+    digits_eps: float = field(
+        default=0.01, metadata=_cli.describe("Target error ε of the digits row.")
+    )
+    digits_samples: int = field(
+        default=1797,
+        metadata=_cli.describe(
+            "Points used for the digits estimators (m, δ); 1797 is the whole set."
+        ),
+    )
+    delta_method: DeltaMethod = field(
+        default="sample",
+        metadata=_cli.describe(
+            "How δ is estimated for digits: sample minimum or EVT extrapolation."
+        ),
+    )
+    envs: bool = field(
+        default=True,
+        metadata=_cli.describe(
+            "Include the rows of our own envs (--no-envs: reference tasks and digits)."
+        ),
+    )
+    plot: bool = field(
+        default=True, metadata=_cli.describe("Draw the bar chart (--no-plot skips it).")
+    )
+    empirical: bool = field(
+        default=False,
+        metadata=_cli.describe(
+            "Also train PPO on the cart-pole tasks and compare orderings."
+        ),
+    )
+    histories: tuple[int, ...] = field(
+        default=(2, 3),
+        metadata=_cli.describe(
+            "POMDP histories T trained with --empirical (T=1 full-state is always run)."
+        ),
+    )
+    timesteps: int = field(
+        default=10_000,
+        metadata=_cli.describe("PPO timesteps per run with --empirical."),
+    )
+    seeds: int = field(
+        default=2, metadata=_cli.describe("PPO seeds per task with --empirical.")
+    )
+    eval_every: int = field(
+        default=2_048,
+        metadata=_cli.describe(
+            "Evaluate the policy every this many timesteps (for steps-to-threshold)."
+        ),
+    )
+    eval_episodes: int = field(
+        default=5, metadata=_cli.describe("Episodes per evaluation.")
+    )
+    threshold: float = field(
+        default=150.0,
+        metadata=_cli.describe(
+            "Mean evaluation return that counts as solved (CartPole max 500)."
+        ),
+    )
+    n_hypotheses: int = field(
+        default=16,
+        metadata=_cli.describe("Networks sampled per task for the sampled measure."),
+    )
+    hypothesis_epochs: int = field(
+        default=200, metadata=_cli.describe("Training epochs of each sampled network.")
+    )
+    sampled_eps: float = field(
+        default=0.02,
+        metadata=_cli.describe("Target per-element test MSE ε of the sampled measure."),
+    )
+    native_reach: bool = field(
+        default=False,
+        metadata=_cli.describe(
+            "Also train agents.native's batched PPO on reach_v0 (visible vs hidden "
+            "goal)."
+        ),
+    )
+    native_dims: tuple[int, ...] = field(
+        default=(2, 3),
+        metadata=_cli.describe("reach_v0 dimensions trained with --native-reach."),
+    )
+    native_steps: int = field(
+        default=100_000,
+        metadata=_cli.describe("Env steps per native-trainer run with --native-reach."),
+    )
+    threads: int = field(
+        default=1,
+        metadata=_cli.describe(
+            "torch intra-op threads for --empirical (1 avoids oversubscribing small "
+            "CPUs)."
+        ),
+    )
+    seed: int = field(default=0, metadata=_cli.describe("Base random seed."))
+    quiet: bool = field(
+        default=False, metadata=_cli.describe("Do not print the tables.")
+    )
 
     def __post_init__(self) -> None:
         _cli.check_fields(self)
@@ -682,7 +750,8 @@ def empirical_native_reach(args: Args) -> tuple[list[NativeRow], list[str]]:
     """
     from scipy.stats import spearmanr
 
-    from agents.native import NativeTrainer, PPOConfig
+    from agents.native import NativeTrainer
+    from agents.spec import PPOConfig, TrainSpec
 
     ppo = PPOConfig(num_envs=256, num_steps=16)
     rows = []
@@ -692,12 +761,19 @@ def empirical_native_reach(args: Args) -> tuple[list[NativeRow], list[str]]:
             curves, finals, gaps = [], [], []
             for s in range(args.seeds):
                 seed = args.seed + s
-                trainer = NativeTrainer("reach_v0", config, ppo=ppo, seed=seed)
+                spec = TrainSpec(
+                    env="reach_v0",
+                    env_config=config,
+                    ppo=ppo,
+                    steps=args.native_steps,
+                    seed=seed,
+                )
+                trainer = NativeTrainer(spec)
                 curve = []
-                while trainer.env_steps < args.native_steps:
-                    metrics = trainer.train_iteration()
-                    if "charts/episodic_return" in metrics:
-                        curve.append(metrics["charts/episodic_return"])
+                while trainer.iteration < spec.iterations:
+                    stats = trainer.train_iteration()
+                    if stats.mean_return is not None:
+                        curve.append(stats.mean_return)
                 on_train = trainer.evaluate(args.eval_episodes * 50, seed=seed)
                 held = trainer.evaluate(args.eval_episodes * 50, seed=10**6 + seed)
                 curves.append(float(np.mean(curve)) if curve else math.nan)

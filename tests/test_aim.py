@@ -1,7 +1,10 @@
-"""``python -m experiments.aim``: flags, run directory, TensorBoard views, resume."""
+"""``python -m experiments.aim``: flags, run directory, TensorBoard views, resume,
+and the guarantees the README states (validation before writing, no accidental
+continuation, safe checkpoint loading, one-line divergence)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,7 +17,9 @@ import numpy as np
 import pytest
 import torch
 
+from agents.results import TrainingDiverged
 from experiments import aim
+from experiments._cli import flat_fields
 
 TINY = [
     "--num-envs",
@@ -29,17 +34,22 @@ TINY = [
     "16",
     "--eval-episodes",
     "64",
+    "--eval-batch",
+    "64",
     "--no-progress",
 ]
 SUMMARY_KEYS = {
     "env",
     "channel",
+    "backend",
     "seed",
     "env_steps",
+    "iterations",
     "wall_s",
     "steps_per_s",
     "success",
     "mean_return",
+    "eval_episodes",
     "codebook_perplexity",
     "live_codes",
     "message_meaning_mi_bits",
@@ -50,42 +60,62 @@ def run(tmp_path: Path, *extra: str) -> dict:
     return aim.main([*TINY, "--logdir", str(tmp_path), "--name", "run", *extra])
 
 
+def load(path: Path) -> dict:
+    return torch.load(path, weights_only=True)
+
+
 def test_tiny_run_writes_the_run_directory(tmp_path):
-    summary = run(tmp_path, "--steps", "256", "--views-every", "2", "--seeds", "0", "1")
+    summary = run(tmp_path, "--steps", "256", "--seeds", "0", "1")
     root = tmp_path / "run"
-    assert json.loads((root / "config.json").read_text())["seeds"] == [0, 1]
+    config = json.loads((root / "config.json").read_text())
+    assert config["seeds"] == [0, 1] and config["train"]["ppo"]["num_envs"] == 32
     assert summary["seeds"] == [0, 1]
     for seed in (0, 1):
         seed_dir = root / f"seed_{seed}"
         per_seed = json.loads((seed_dir / "summary.json").read_text())
         assert set(per_seed) >= SUMMARY_KEYS
         assert per_seed["env_steps"] == 256 and per_seed["seed"] == seed
-        assert per_seed["mi_correction"] == "shuffle"
+        assert json.loads((seed_dir / "config.json").read_text())["seed"] == seed
         with np.load(seed_dir / "messages.npz") as npz:
             assert npz["messages"].shape == (64, 2)
             assert npz["meanings"].shape == (64, 4)
-        state = torch.load(seed_dir / "checkpoints" / "latest.pt", weights_only=False)
+        state = load(seed_dir / "checkpoints" / "latest.pt")
         assert state["trainer"]["env_steps"] == 256
+        curves = json.loads((seed_dir / "curves.json").read_text())
+        assert curves["step"] == [64, 128, 192, 256]
+        assert curves["eval_step"] == [64, 128, 192, 256]  # 20 points, 4 iterations
         assert list(seed_dir.glob("events.out.tfevents.*"))
     assert "success_mean" in summary and "mean_return_std" in summary
+    assert summary["degenerate_seeds"] in (0, 1, 2)
     # No temp files left behind by the atomic writers.
     assert not list(root.rglob(".*.json.*")) and not list(root.rglob(".*.pt.*"))
 
 
-def test_tensorboard_shows_the_four_symbol_views(tmp_path):
+def test_steps_round_up_to_whole_iterations(tmp_path):
+    summary = run(tmp_path, "--steps", "100")
+    assert summary["runs"][0]["env_steps"] == 128  # 2 iterations of 64
+
+
+def test_tensorboard_shows_the_symbol_views_over_the_run(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import (
         EventAccumulator,
     )
 
-    run(tmp_path, "--steps", "128", "--views-every", "1")
+    run(tmp_path, "--steps", "640", "--views", "4")  # 10 iterations
     seed_dir = tmp_path / "run" / "seed_0"
     acc = EventAccumulator(str(seed_dir), size_guidance={"histograms": 0, "images": 0})
     acc.Reload()
     tags = acc.Tags()
-    assert any(t.startswith("charts/") for t in tags["scalars"])
-    assert any(t.startswith("losses/") for t in tags["scalars"])
-    assert any(t.startswith("symbols/") for t in tags["scalars"])
-    assert any("usage" in t for t in tags["histograms"])
+    for prefix in ("train/", "losses/", "symbols/", "eval/", "perf/"):
+        assert any(t.startswith(prefix) for t in tags["scalars"]), prefix
+    assert not any(t.startswith("charts/") for t in tags["scalars"])
+    usage = [t for t in tags["histograms"] if "usage" in t]
+    assert usage
+    steps = [e.step for e in acc.Histograms(usage[0])]
+    # 3 spread views + the final one, each step exactly once.
+    assert len(steps) == 4 and len(set(steps)) == 4 and steps[-1] == 640
+    mi = [e.step for e in acc.Scalars("symbols/message_meaning_mi_bits")]
+    assert mi == sorted(set(mi)) and len(mi) == 4
     images = " ".join(tags["images"])
     assert "rank_frequency" in images and "symbol_meaning" in images
     projector = list(seed_dir.rglob("projector_config.pbtxt"))
@@ -103,13 +133,30 @@ def test_tensorboard_shows_the_four_symbol_views(tmp_path):
         (["--env-config", "not json"], "expected a JSON object"),
         (["--steps", "0"], "steps must be >= 1"),
         (["--backend", "tensorflow"], "invalid choice"),
+        (["--num-envs", "0"], "num_envs must be >= 1"),
+        (["--num-envs", "-1"], "num_envs must be >= 1"),
+        (["--num-steps", "0"], "num_steps must be >= 1"),
+        (["--lr", "0"], "lr must be > 0"),
+        (["--lr", "nan"], "lr must be finite"),
+        (["--hidden", "0"], "hidden must be >= 1"),
+        (["--hidden", "-3"], "hidden must be >= 1"),
+        (["--update-epochs", "0"], "update_epochs must be >= 1"),
+        (["--lr-decay", "0"], "lr_decay must be in (0, 1]"),
+        (["--num-envs", "10", "--num-minibatches", "3"], "must divide the batch"),
+        (["--channel-options", '{"temp": 1}'], "unknown option(s) ['temp']"),
+        (["--channel-options", '{"temperature": -1}'], "temperature"),
+        (["--device", "bogus"], "device must be"),
+        (["--seeds", "1", "1"], "seeds must be distinct"),
+        (["--num-envs", "x"], "expected int"),
     ],
 )
 def test_bad_flags_exit_2_without_a_run_directory(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
         aim.main([*argv, "--logdir", str(tmp_path)])
     assert exc.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
     assert not any(tmp_path.iterdir())
 
 
@@ -117,47 +164,150 @@ def test_config_file_with_overrides_and_unknown_keys(tmp_path, capsys):
     config = tmp_path / "run.yaml"
     config.write_text("channel: categorical\nsteps: 64\nseeds: [3]\n")
     summary = aim.main(
-        [
-            *TINY,
-            "--config",
-            str(config),
-            "--logdir",
-            str(tmp_path / "runs"),
-            "--name",
-            "r",
-        ]
+        [*TINY, "--config", str(config), "--logdir", str(tmp_path / "runs")]
+        + ["--name", "r"]
     )
     assert summary["runs"][0]["channel"] == "categorical"
     assert summary["seeds"] == [3]
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"chanel": "vq"}))
+    nested = tmp_path / "nested.json"
+    nested.write_text(json.dumps({"train": {"ppo": {"lr": 0.001}, "steps": 64}}))
+    args = aim._resolve(["--config", str(nested), "--logdir", str(tmp_path / "n")]).args
+    assert args.train.ppo.lr == 0.001 and args.train.steps == 64
+    for bad, message in [
+        ({"chanel": "vq"}, "unknown key 'chanel'"),
+        ({"channel": "morse"}, "channel must be one of"),
+        ({"num_envs": 1024.0}, "num_envs must be an int, got 1024.0"),
+        ({"train": {"ppo": 3}}, "'ppo' must be a mapping"),
+    ]:
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(bad))
+        with pytest.raises(SystemExit) as exc:
+            aim.main(["--config", str(path), "--logdir", str(tmp_path / "x")])
+        assert exc.value.code == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()
+
+
+def test_a_fresh_run_never_continues_an_old_one(tmp_path, capsys):
+    run(tmp_path, "--steps", "128")
     with pytest.raises(SystemExit) as exc:
-        aim.main(["--config", str(bad), "--logdir", str(tmp_path / "x")])
+        run(tmp_path, "--steps", "128", "--lr", "0.01")
     assert exc.value.code == 2
-    assert "unknown key 'chanel'" in capsys.readouterr().err
-    wrong = tmp_path / "wrong.json"
-    wrong.write_text(json.dumps({"channel": "morse"}))
-    with pytest.raises(SystemExit):
-        aim.main(["--config", str(wrong), "--logdir", str(tmp_path / "y")])
-    assert "channel must be one of" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "exists" in err and "--resume" in err and "--overwrite" in err
+    summary = run(tmp_path, "--steps", "64", "--overwrite")
+    assert summary["runs"][0]["env_steps"] == 64
+    assert not (tmp_path / "run" / "seed_0" / "checkpoints" / ".old").exists()
 
 
-def test_nan_loss_stops_with_message_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+def test_resume_extends_steps_and_refuses_other_changes(tmp_path, capsys):
+    run(tmp_path, "--steps", "128")
+    root = str(tmp_path / "run")
+    with pytest.raises(SystemExit) as exc:
+        aim.main(["--resume", root, "--lr", "0.5", "--num-envs", "64", "--no-progress"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "num_envs" in err and "lr" in err
+    # --steps extends the run (the finished seed's summary is rewritten).
+    (tmp_path / "run" / "seed_0" / "summary.json").unlink()
+    summary = aim.main(["--resume", root, "--steps", "256", "--no-progress"])
+    assert summary["runs"][0]["env_steps"] == 256
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert stored["train"]["steps"] == 256
+
+
+def test_checkpoints_load_tensors_only_and_bad_ones_get_one_line(tmp_path, capsys):
+    run(tmp_path, "--steps", "128")
+    seed_dir = tmp_path / "run" / "seed_0"
+    ckpt = seed_dir / "checkpoints" / "latest.pt"
+    (seed_dir / "summary.json").unlink()
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    torch.save({"trainer": Boom()}, ckpt)
+    with pytest.raises(SystemExit) as exc:
+        aim.main(["--resume", str(tmp_path / "run"), "--no-progress"])
+    assert exc.value.code == 2
+    assert "cannot be loaded as tensors and plain data" in capsys.readouterr().err
+    assert not (tmp_path / "pwned").exists()
+    for content in (b"", b"PK\x03\x04truncated"):
+        ckpt.write_bytes(content)
+        with pytest.raises(SystemExit) as exc:
+            aim.main(["--resume", str(tmp_path / "run"), "--no-progress"])
+        assert exc.value.code == 2
+        assert str(ckpt) in capsys.readouterr().err
+    # A truncated config.json is one line too.
+    (tmp_path / "run" / "config.json").write_text('{"train": ')
+    with pytest.raises(SystemExit) as exc:
+        aim.main(["--resume", str(tmp_path / "run"), "--no-progress"])
+    assert exc.value.code == 2
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path, capsys):
+    run(tmp_path, "--steps", "128")
+    aim.main([*TINY, "--logdir", str(tmp_path), "--name", "other", "--steps", "64"])
+    aim.main(
+        [*TINY, "--logdir", str(tmp_path), "--name", "pd", "--steps", "64"]
+        + ["--env", "contextual_pd_v0"]
+    )
+    target = tmp_path / "run" / "seed_0"
+    (target / "summary.json").unlink()
+    pd = tmp_path / "pd" / "seed_0" / "checkpoints" / "latest.pt"
+    (target / "checkpoints" / "latest.pt").write_bytes(pd.read_bytes())
+    with pytest.raises(SystemExit) as exc:
+        aim.main(["--resume", str(tmp_path / "run"), "--no-progress"])
+    assert exc.value.code == 2
+    assert "trained with other options: env" in capsys.readouterr().err
+
+
+def test_orphaned_temp_files_are_cleaned_on_the_next_start(tmp_path):
+    run(tmp_path, "--steps", "128")
+    ckpts = tmp_path / "run" / "seed_0" / "checkpoints"
+    orphan = ckpts / ".latest.pt.abc123"
+    orphan.write_bytes(b"half a checkpoint")
+    (tmp_path / "run" / ".summary.json.xyz").write_text("{")
+    (tmp_path / "run" / "seed_0" / "summary.json").unlink()
+    aim.main(["--resume", str(tmp_path / "run"), "--no-progress"])
+    assert not orphan.exists()
+    assert not (tmp_path / "run" / ".summary.json.xyz").exists()
+
+
+def test_divergence_stops_with_one_line_naming_a_real_checkpoint(
+    tmp_path, monkeypatch, capsys
+):
     from agents.native import NativeTrainer
 
     original = NativeTrainer.update
 
     def flaky(self, rollouts, last_values):
         if self.iteration >= 2:
-            raise FloatingPointError("non-finite loss at iteration 3: ['total']")
+            raise TrainingDiverged(self.iteration + 1, ["total"])
         return original(self, rollouts, last_values)
 
     monkeypatch.setattr(NativeTrainer, "update", flaky)
-    with pytest.raises(SystemExit, match="last good checkpoint"):
+    with pytest.raises(SystemExit) as exc:
         run(tmp_path, "--steps", "100000", "--checkpoint-every", "1")
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
     ckpt = tmp_path / "run" / "seed_0" / "checkpoints" / "latest.pt"
-    state = torch.load(ckpt, weights_only=False)
-    assert state["trainer"]["iteration"] == 2
+    assert f"the last good checkpoint is {ckpt}" in err
+    assert load(ckpt)["trainer"]["iteration"] == 2
+    # Before any checkpoint: the message says so instead of naming a missing file.
+    with pytest.raises(SystemExit):
+        aim.main([*TINY, "--logdir", str(tmp_path), "--name", "early"])
+    assert "no checkpoint was written yet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags", [["--lr", "1e6"], ["--ent-coef", "1e30"]])
+def test_exploding_settings_end_with_one_line(tmp_path, capsys, flags):
+    with pytest.raises(SystemExit) as exc:
+        run(tmp_path, "--steps", "20000", "--max-grad-norm", "1e9", *flags)
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "stopping: non-finite values" in err and "Traceback" not in err
 
 
 def test_resume_after_sigkill_ends_at_the_same_steps(tmp_path):
@@ -179,15 +329,15 @@ def test_resume_after_sigkill_ends_at_the_same_steps(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert ckpt.exists(), "the run never wrote a checkpoint"
-    killed_at = torch.load(ckpt, weights_only=False)["trainer"]["env_steps"]
+    killed_at = load(ckpt)["trainer"]["env_steps"]
     assert 0 < killed_at < steps, "the run finished before it could be killed"
     summary = aim.main(["--resume", str(tmp_path / "run"), "--no-progress"])
     assert summary["runs"][0]["env_steps"] == steps
     # The resumed run equals an uninterrupted one, bit for bit (CPU).
     whole = aim.main([*argv[:-2], "--name", "whole", "--checkpoint-every", "1000"])
-    resumed = torch.load(ckpt, weights_only=False)["trainer"]["modules"]
-    ref_ckpt = tmp_path / "whole" / "seed_0" / "checkpoints" / "latest.pt"
-    reference = torch.load(ref_ckpt, weights_only=False)["trainer"]["modules"]
+    resumed = load(ckpt)["trainer"]["modules"]
+    whole_ckpt = tmp_path / "whole" / "seed_0" / "checkpoints" / "latest.pt"
+    reference = load(whole_ckpt)["trainer"]["modules"]
     assert all(torch.equal(resumed[k], reference[k]) for k in reference)
     assert whole["runs"][0]["success"] == summary["runs"][0]["success"]
 
@@ -199,13 +349,36 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert "not a run directory" in capsys.readouterr().err
 
 
+def test_progress_lines_when_output_is_not_a_terminal(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
+    argv = [a for a in TINY if a != "--no-progress"]
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.aim", *argv, "--steps", "256"]
+        + ["--logdir", str(tmp_path), "--name", "p"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "256/256 steps (100%)" in out.stderr
+    assert "rounded up to whole iterations" in out.stderr
+
+
 def test_help_documents_every_flag(capsys):
     with pytest.raises(SystemExit):
         aim.main(["--help"])
     out = capsys.readouterr().out
-    import dataclasses
+    for name, leaf in flat_fields(aim.Args).items():
+        if leaf.field.metadata.get("flag", True):
+            assert leaf.flag in out, name
+    assert "Parallel envs" in out  # field metadata becomes the help text
+    assert "--seed " not in out  # the per-seed spec field is set from --seeds
 
-    for f in dataclasses.fields(aim.Args):
-        flag = "--" + f.name.replace("_", "-")
-        assert flag in out
-    assert "Parallel envs" in out  # field docstrings become the help text
+
+def test_args_nest_the_train_spec():
+    from agents.spec import TrainSpec
+
+    args = aim.Args()
+    assert isinstance(args.train, TrainSpec)
+    assert args.spec(5).seed == 5 and args.spec(5).ppo == args.train.ppo
+    assert dataclasses.replace(args, seeds=(1, 2)).seeds == (1, 2)
