@@ -60,15 +60,14 @@ Measured with the defaults (3 seeds, mean):
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -78,9 +77,13 @@ from analysis.models import activations
 from analysis.representation import decodability, variance_explained
 from analysis.shortcut import lda_reliance, shortcut_bias, shortcut_dataset
 from analysis.simplicity import lms_dataset, randomized_auc
+from experiments._cli import check_fields, describe
+from experiments._cli import parse_args as _cli_parse_args
 from experiments._io import atomic_write_bytes
 
-STUDIES = ("all", "lampinen", "shah", "hermann", "none")
+Study = Literal["all", "lampinen", "shah", "hermann", "none"]
+STUDIES: tuple[str, ...] = get_args(Study)
+OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
 @dataclass(frozen=True)
@@ -88,32 +91,30 @@ class Args:
     """Options of ``python -m experiments.bias``."""
 
     out: str = field(
-        default="runs/bias", metadata={"help": "output directory (CSV, summary.md)"}
+        default="runs/bias", metadata=describe("Output directory (CSV, summary.md).")
     )
-    study: str = field(
+    study: Study = field(
         default="all",
-        metadata={
-            "help": "which study to run ('none' with --run probes the run only)",
-            "choices": STUDIES,
-        },
+        metadata=describe(
+            "Which study to run ('none' with --run probes the run only)."
+        ),
     )
-    seeds: int = field(default=3, metadata={"help": "seeds per study"})
+    seeds: int = field(default=3, metadata=describe("Seeds per study."))
     quick: bool = field(
-        default=False, metadata={"help": "tiny sizes for a smoke test (seconds)"}
+        default=False, metadata=describe("Tiny sizes for a smoke test (seconds).")
     )
     run: str | None = field(
         default=None,
-        metadata={"help": "AIM run directory holding messages.npz to probe"},
+        metadata=describe("AIM run directory holding messages.npz to probe."),
     )
     threads: int = field(
         default=1,
-        metadata={"help": "torch CPU threads (1 is fastest for these small models)"},
+        metadata=describe("Torch CPU threads (1 is fastest for these small models)."),
     )
-    figures: bool = field(default=True, metadata={"help": "write PNG figures"})
+    figures: bool = field(default=True, metadata=describe("Write PNG figures."))
 
     def __post_init__(self) -> None:
-        if self.study not in STUDIES:
-            raise ValueError(f"study must be one of {STUDIES}, got {self.study!r}")
+        check_fields(self)
         if self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
         if self.threads < 1:
@@ -159,8 +160,10 @@ def train_binary(
         opt: torch.optim.Optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     elif optimizer == "momentum":
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    else:
+    elif optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=lr)
+    else:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(inputs), generator=generator)
@@ -687,35 +690,13 @@ def write_figures(results: dict[str, list[dict[str, Any]]], out: Path) -> list[P
 
 
 def parse_args(argv: list[str] | None) -> Args:
-    """Build ``Args`` from the command line (argparse exits with code 2 on errors)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.bias", description=__doc__.split("\n\n")[0]
+    """Build ``Args`` from the command line (exit code 2 on bad input)."""
+    return _cli_parse_args(
+        Args,
+        argv,
+        prog="python -m experiments.bias",
+        description=__doc__.split("\n\n")[0],
     )
-    for f in fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f.metadata["help"]
-        if f.type in (bool, "bool"):
-            parser.add_argument(
-                flag,
-                action=argparse.BooleanOptionalAction,
-                default=f.default,
-                help=help_text,
-            )
-            continue
-        kind = int if f.type in (int, "int") else str
-        parser.add_argument(
-            flag,
-            type=kind,
-            default=f.default,
-            choices=f.metadata.get("choices"),
-            help=f"{help_text} (default: {f.default})",
-        )
-    namespace = parser.parse_args(argv)
-    try:
-        return Args(**vars(namespace))
-    except ValueError as error:
-        parser.error(str(error))
-        raise  # unreachable: parser.error exits
 
 
 def configs(quick: bool) -> tuple[LampinenConfig, ShahConfig, HermannConfig]:

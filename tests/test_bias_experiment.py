@@ -122,3 +122,10 @@ def test_run_dir_of_a_real_aim_run_probes_messages_and_encoder(tmp_path):
     assert [r["attribute"] for r in encoder] == [0, 1, 2, 3]
     # The encoder sees the target's one-hot attributes: every one is decodable.
     assert all(r["decodability"] > r["majority_baseline"] for r in encoder)
+
+
+def test_unknown_optimizer_is_an_error_not_adam():
+    model = bias.make_mlp(4, 8, 1, 1)
+    X, Y = np.zeros((8, 4)), np.zeros(8)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        bias.train_binary(model, X, Y, epochs=1, lr=0.1, optimizer="adamw")
