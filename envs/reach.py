@@ -68,7 +68,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from envs.core import BatchedEnv, EnvConfig, ParallelFace, TaskSpec
+from envs.core import BatchedEnv, EnvConfig, ParallelFace, TaskSpec, aec_face
 
 __all__ = ["Reach", "ReachConfig", "env", "parallel_env"]
 
@@ -314,7 +314,5 @@ def parallel_env(render_mode: str | None = None, **config: Any) -> ParallelFace:
 
 
 def env(render_mode: str | None = None, **config: Any):
-    """The PettingZoo AEC form (through PettingZoo's ``parallel_to_aec``)."""
-    from pettingzoo.utils.conversions import parallel_to_aec
-
-    return parallel_to_aec(parallel_env(render_mode=render_mode, **config))
+    """The PettingZoo AEC form (:class:`envs.core.AECFace`)."""
+    return aec_face(parallel_env(render_mode=render_mode, **config))
