@@ -120,9 +120,10 @@ def face_state(face: str, env: Any) -> dict[str, Any]:
             **{k: copy.deepcopy(getattr(inner, k, None)) for k in keys},
         }
     gym = env.unwrapped
+    rng = gym._np_random  # not .np_random: reading that would seed it
     return {
         "core": core_state(gym.core),
-        "np_random": copy.deepcopy(gym.np_random.bit_generator.state),
+        "np_random": None if rng is None else copy.deepcopy(rng.bit_generator.state),
         "seeded": gym._seeded,
     }
 
