@@ -145,3 +145,7 @@ class MessageControlMixin:
         super().load_state_dict(state)  # type: ignore[misc]
         if "control_generator" in state:
             self._control_generator.set_state(state["control_generator"])
+        tensors = state["tensors"]
+        if "heard" not in tensors and "message" in tensors:
+            # A state saved before controls existed: the listener heard the message.
+            self.heard = self.message.clone()  # type: ignore[attr-defined]

@@ -275,3 +275,19 @@ def test_shuffle_sources_is_a_uniform_cycle():
     assert stats.chisquare(counts[1:]).pvalue > 1e-3  # uniform over the others
     with pytest.raises(ValueError, match="n >= 2"):
         shuffle_sources(1, generator=g)
+
+
+@pytest.mark.parametrize(("name", "cfg", "speaker", "listener"), TALKING, ids=IDS)
+def test_a_state_saved_before_controls_existed_still_loads(
+    name, cfg, speaker, listener
+):
+    core = envs.make_vec(name, 4, seed=0, **cfg)
+    core.reset()
+    core.step(random_actions(core, torch.Generator().manual_seed(0)))
+    obs = core._observe()
+    state = core.state_dict()
+    del state["tensors"]["heard"], state["control_generator"]
+    twin = envs.make_vec(name, 4, seed=9, **cfg)
+    twin.load_state_dict(state)
+    for agent, value in twin._observe().items():
+        assert torch.equal(value, obs[agent])
