@@ -10,6 +10,11 @@ True
 (1024, 98)
 
 Gymnasium ids (single-agent tasks) are registered on import under ``aim/``.
+
+Every face (``make``, ``make_aec``, ``make_vec``, the Gymnasium ids) has
+``task_spec()`` and raises the same errors: ``TypeError``/``ValueError`` naming the
+agent for a bad action (state unchanged) and :class:`ResetNeeded` for a step before
+``reset()`` or after the episode ended (see :mod:`envs.core`).
 """
 
 from __future__ import annotations
@@ -20,12 +25,24 @@ from typing import Any
 
 import gymnasium
 
-from envs.core import BatchedEnv, GymFace, ParallelFace, TaskSpec
+from envs.core import (
+    AECFace,
+    BatchedEnv,
+    GymFace,
+    ParallelFace,
+    ProbeFeature,
+    ResetNeeded,
+    TaskSpec,
+    aec_face,
+)
 
 __all__ = [
+    "AECFace",
     "BatchedEnv",
     "GymFace",
     "ParallelFace",
+    "ProbeFeature",
+    "ResetNeeded",
     "TaskSpec",
     "core_class",
     "gym_ids",
@@ -85,11 +102,10 @@ def make(name: str, *, render_mode: str | None = None, **config: Any) -> Paralle
     return ParallelFace(core_class(name), render_mode=render_mode, **config)
 
 
-def make_aec(name: str, *, render_mode: str | None = None, **config: Any):
-    """The PettingZoo ``AECEnv`` of env ``name``, through PettingZoo's own converter."""
-    from pettingzoo.utils.conversions import parallel_to_aec
-
-    return parallel_to_aec(make(name, render_mode=render_mode, **config))
+def make_aec(name: str, *, render_mode: str | None = None, **config: Any) -> AECFace:
+    """The PettingZoo ``AECEnv`` of env ``name`` (PettingZoo's converter, with each
+    action validated on its own turn; see :class:`envs.core.AECFace`)."""
+    return aec_face(make(name, render_mode=render_mode, **config))
 
 
 def make_vec(
@@ -125,6 +141,9 @@ def _register_gym_ids() -> None:
             entry_point="envs:make_gym",
             kwargs={"name": name, **fixed},
             disable_env_checker=False,
+            # GymFace enforces the order itself, raising envs.ResetNeeded (a
+            # subclass of Gymnasium's ResetNeeded) like every other face.
+            order_enforce=False,
         )
 
 

@@ -48,12 +48,19 @@ Terminated when `x < -2.4`, `x > 2.4`, `theta < -12 deg` or `theta > 12 deg` for
 cart (checked on the float64 state after the step). Truncated after `max_steps`
 (default 500) steps if not terminated.
 
+## Probe features
+`probe_features(agent)`: the cart's physical state now, each `[N]` float32,
+continuous: `cart_position` (m), `cart_velocity` (m/s), `pole_angle` (rad),
+`pole_angular_velocity` (rad/s). With `observe="position"` the two velocities are
+exactly the hidden part of the state.
+
 ## Arguments
 `observe` (`"full"` | `"position"`), `history` (int >= 1, default 1), `n_agents`
 (int >= 1, default 1), `max_steps` (int >= 1 or None for 500).
 
 ## Version History
 * v0: initial version.
+* v0 (2026-11-30): `probe_features`.
 """
 
 from __future__ import annotations
@@ -66,7 +73,14 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from envs.core import BatchedEnv, EnvConfig, ParallelFace, TaskSpec
+from envs.core import (
+    BatchedEnv,
+    EnvConfig,
+    ParallelFace,
+    ProbeFeature,
+    TaskSpec,
+    aec_face,
+)
 
 __all__ = ["CartPole", "CartPoleConfig", "env", "parallel_env"]
 
@@ -98,6 +112,13 @@ _F32_MAX = float(np.finfo(np.float32).max)
 _HIGH_FULL = np.array(
     [X_THRESHOLD * 2, _F32_MAX, THETA_THRESHOLD * 2, _F32_MAX], dtype=np.float32
 )
+PROBE_FEATURES = (
+    ("cart_position", "cart position x (m)"),
+    ("cart_velocity", "cart velocity x_dot (m/s)"),
+    ("pole_angle", "pole angle theta (rad)"),
+    ("pole_angular_velocity", "pole angular velocity theta_dot (rad/s)"),
+)
+"""Names and descriptions of the state columns ``x, x_dot, theta, theta_dot``."""
 _POSITION_COLS = (0, 2)
 """Columns of the full state that ``observe="position"`` keeps: x and theta."""
 
@@ -273,6 +294,21 @@ class CartPole(BatchedEnv):
         self._ready = True
         return self._observe()
 
+    def probe_feature_specs(self, agent: str) -> tuple[ProbeFeature, ...]:
+        """The cart's state ``x, x_dot, theta, theta_dot`` (continuous)."""
+        self._check_agent(agent)
+        return tuple(
+            ProbeFeature(name, "continuous", description=what)
+            for name, what in PROBE_FEATURES
+        )
+
+    def probe_features(self, agent: str) -> dict[str, torch.Tensor]:
+        """Values of :meth:`probe_feature_specs` for ``agent``'s cart, ``[N]``
+        float32 each."""
+        self._check_agent(agent)
+        state = self.state[:, self.possible_agents.index(agent)].float()
+        return {name: state[:, j].clone() for j, (name, _) in enumerate(PROBE_FEATURES)}
+
     # ------------------------------------------------------------------ misc
     def task_spec(self) -> TaskSpec:
         """Difficulty numbers of one cart's policy.
@@ -350,7 +386,5 @@ def parallel_env(render_mode: str | None = None, **config: Any) -> ParallelFace:
 
 
 def env(render_mode: str | None = None, **config: Any):
-    """The PettingZoo AEC form (through PettingZoo's ``parallel_to_aec``)."""
-    from pettingzoo.utils.conversions import parallel_to_aec
-
-    return parallel_to_aec(parallel_env(render_mode=render_mode, **config))
+    """The PettingZoo AEC form (:class:`envs.core.AECFace`)."""
+    return aec_face(parallel_env(render_mode=render_mode, **config))

@@ -41,6 +41,15 @@ exists:
   `responder_sees_image=True`, no image (zeros); B's best action depends on the
   label's parity, so B can only do better than chance by reading A's message.
 
+## Message controls
+`message_control="mute"` makes the responder hear symbol 0 in every position of the
+sender's message and `"shuffle"` the message a sender sent in another env of the
+batch (uniform random symbols with `num_envs == 1`; see `envs.controls`). Only what
+the responder **sees** changes: both action spaces stay, and each agent's C/D is
+still read off its own action (its first symbol), so the sender's game action is the
+one it chose. This is the control that changes one thing; a `none` channel on the
+sender would also fix its C/D (symbol 0 is always C).
+
 `action_from_first_symbol=False` gives each agent an explicit C/D action instead: the
 action is `MultiDiscrete([vocab_size] * message_length + [2])`, the message is the
 first `message_length` components and the last component is the game action
@@ -52,8 +61,9 @@ plain MultiDiscrete actor-critic heads); otherwise it is both agents.
 Each agent's observation is its blocks concatenated, in this order:
 * sender: image pixels in `[0, 1]` (`obj_dim`), label one-hot (10), phase one-hot (2).
 * responder: image pixels (zeros when `responder_sees_image` is false), label one-hot
-  (zeros with `label_visibility="sender_only"`), the sender's message as
-  `message_length` one-hot blocks of `vocab_size` (zeros in phase 0), phase one-hot.
+  (zeros with `label_visibility="sender_only"`), the sender's message as heard (see
+  Message controls) as `message_length` one-hot blocks of `vocab_size` (zeros in
+  phase 0), phase one-hot.
 
 ## Rewards
 Actions are coded 0 = C, 1 = D, parity 0 = even label, 1 = odd label. The payoff
@@ -86,11 +96,16 @@ reference trains both agents on the joint reward) each agent receives
 ## Infos
 Every agent's infos carry `active` (its action counts in the next step), `meaning`
 (the label, `[1]`), `message` (the sender's message, `[message_length]`; zeros
-before it spoke), `responder_message` (`[message_length]`; zeros before it spoke),
+before it spoke), `heard_message` (what the responder heard of it, the same shape),
+`responder_message` (`[message_length]`; zeros before it spoke),
 `actions` (A's and B's C/D, `[2]`, -1 until that agent has acted: both valid after
 phase 1), `payoffs` (`(r_A, r_B)`, 0 until paid), `joint_return` (`r_A + r_B`, 0
 until paid) and `success` (the episode reached the label's optimal joint return;
 false until paid). Analysis pairs `message` with `meaning`.
+
+## Probe features
+`probe_features(agent)`: `label` (the digit class, categorical over 10) and `parity`
+(the label's parity, categorical over 2: what the payoff depends on).
 
 ## Episode end
 Terminates after the responder's step (2 steps); never truncates.
@@ -101,10 +116,13 @@ Terminates after the responder's step (2 steps); never truncates.
 false under `"sender_only"`), `message_length` (>= 1), `vocab_size` (>= 2; even
 when `action_from_first_symbol`), `action_from_first_symbol`, `joint_reward`,
 `mnist_path` (a local MNIST folder or .npz; default: scikit-learn's 8x8 digits),
-`max_steps` (must stay 2 or None).
+`message_control` (`"none"`, `"mute"`, `"shuffle"`), `max_steps` (must stay 2 or
+None).
 
 ## Version History
 * v0: initial version.
+* v0 (2026-11-30, defaults unchanged): `message_control`; infos `heard_message`;
+  `probe_features`.
 """
 
 from __future__ import annotations
@@ -116,7 +134,20 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from envs.core import BatchedEnv, EnvConfig, ParallelFace, TaskSpec
+from envs.controls import (
+    MessageControl,
+    MessageControlMixin,
+    check_message_control,
+    heard_message,
+)
+from envs.core import (
+    BatchedEnv,
+    EnvConfig,
+    ParallelFace,
+    ProbeFeature,
+    TaskSpec,
+    aec_face,
+)
 from envs.data import load_images, sample_of_class
 
 __all__ = [
@@ -240,9 +271,14 @@ class ContextualPDConfig(EnvConfig):
     """Pay both agents ``r_A + r_B`` (the reference) instead of their own payoffs."""
     mnist_path: str | None = None
     """Local MNIST (IDX folder or .npz); default: scikit-learn's 8x8 digits."""
+    message_control: MessageControl = "none"
+    """What the responder hears of the sender's message: the message (``"none"``),
+    symbol 0 (``"mute"``) or another env's message (``"shuffle"``); see
+    :mod:`envs.controls`. The agents' actions are unaffected."""
 
     def __post_init__(self) -> None:
         _payoff_index(self.payoff)
+        check_message_control("contextual_pd_v0", self.message_control)
         if self.label_visibility not in ("both", "sender_only"):
             raise ValueError(
                 "contextual_pd_v0: label_visibility must be 'both' or 'sender_only', "
@@ -279,14 +315,14 @@ class ContextualPDConfig(EnvConfig):
                 f"contextual_pd_v0: mnist_path must be a str or None, "
                 f"got {self.mnist_path!r}"
             )
-        if self.max_steps not in (None, 2):
+        if self.max_steps not in (None, 2) or isinstance(self.max_steps, bool):
             raise ValueError(
                 "contextual_pd_v0: an episode is always 2 steps; max_steps must be 2 "
                 f"or None, got {self.max_steps!r}"
             )
 
 
-class ContextualPD(BatchedEnv):
+class ContextualPD(MessageControlMixin, BatchedEnv):
     """Batched contextual Prisoner's Dilemma; see the module docstring."""
 
     name: ClassVar[str] = "contextual_pd_v0"
@@ -324,6 +360,7 @@ class ContextualPD(BatchedEnv):
         self.label = torch.zeros(n, dtype=torch.int64, device=dev)
         self.image = torch.zeros(n, dtype=torch.int64, device=dev)
         self.message = torch.zeros(n, length, dtype=torch.int64, device=dev)
+        self.heard = torch.zeros_like(self.message)
         self.responder_message = torch.zeros(n, length, dtype=torch.int64, device=dev)
         self.phase = torch.zeros(n, dtype=torch.int64, device=dev)
         self.game_actions = torch.full((n, 2), -1, dtype=torch.int64, device=dev)
@@ -379,18 +416,40 @@ class ContextualPD(BatchedEnv):
         self.label = torch.where(mask, label, self.label)
         self.image = torch.where(mask, image, self.image)
         self.message = torch.where(m, 0, self.message)
+        self.heard = torch.where(m, 0, self.heard)
         self.responder_message = torch.where(m, 0, self.responder_message)
         self.phase = torch.where(mask, 0, self.phase)
         self.game_actions = torch.where(m, -1, self.game_actions)
         self.payoffs = torch.where(m, 0.0, self.payoffs)
 
+    def _random_message(self) -> torch.Tensor:
+        c = self.config
+        return torch.randint(
+            0,
+            c.vocab_size,
+            (self.num_envs, c.message_length),
+            generator=self._control_generator,
+            device=self.device,
+        )
+
     def _step(self, actions):
         length = self.config.message_length
         talking = self.phase == 0  # the sender's turn
         t = talking[:, None]
+        # Game actions come from each agent's own action, whatever the control.
         a_sender = self.game_action(actions[SENDER])
         a_responder = self.game_action(actions[RESPONDER])
-        self.message = torch.where(t, actions[SENDER][:, :length], self.message)
+        sent = actions[SENDER][:, :length]
+        self.message = torch.where(t, sent, self.message)
+        heard = heard_message(
+            sent,
+            self.config.message_control,
+            generator=self._control_generator,
+            constant=torch.zeros((), dtype=torch.int64, device=self.device),
+            random_message=self._random_message,
+        )
+        # Every episode is 2 steps, so all envs of a batch talk in the same step.
+        self.heard = torch.where(t, heard, self.heard)
         self.responder_message = torch.where(
             t, self.responder_message, actions[RESPONDER][:, :length]
         )
@@ -425,7 +484,7 @@ class ContextualPD(BatchedEnv):
         label = torch.nn.functional.one_hot(self.label, N_LABELS).float()
         sender = torch.cat([image, label, phase], dim=1)
         spoke = (self.phase > 0)[:, None].float()
-        msg = torch.nn.functional.one_hot(self.message, c.vocab_size).flatten(1)
+        msg = torch.nn.functional.one_hot(self.heard, c.vocab_size).flatten(1)
         responder = torch.cat(
             [
                 image if c.responder_sees_image else torch.zeros_like(image),
@@ -447,6 +506,7 @@ class ContextualPD(BatchedEnv):
         shared = {
             "meaning": self.label[:, None],
             "message": self.message,
+            "heard_message": self.heard,
             "responder_message": self.responder_message,
             "actions": self.game_actions,
             "payoffs": self.payoffs,
@@ -457,6 +517,29 @@ class ContextualPD(BatchedEnv):
             agent: {"active": active, **shared}
             for agent, active in self._active().items()
         }
+
+    def probe_feature_specs(self, agent: str) -> tuple[ProbeFeature, ...]:
+        """The digit label and its parity (the context of the game)."""
+        self._check_agent(agent)
+        return (
+            ProbeFeature(
+                "label",
+                "categorical",
+                n_classes=N_LABELS,
+                description="the context image's digit class",
+            ),
+            ProbeFeature(
+                "parity",
+                "categorical",
+                n_classes=2,
+                description="the label's parity (0 even, 1 odd): what payoffs use",
+            ),
+        )
+
+    def probe_features(self, agent: str) -> dict[str, torch.Tensor]:
+        """Values of :meth:`probe_feature_specs`, each ``[N]`` int64."""
+        self._check_agent(agent)
+        return {"label": self.label.clone(), "parity": self.label % 2}
 
     # ------------------------------------------------------------------ misc
     def task_spec(self, agent: str = RESPONDER) -> TaskSpec:
@@ -512,6 +595,10 @@ class ContextualPD(BatchedEnv):
             f"action {acts[1]}",
             f"payoffs: {f'A {r_a:g}, B {r_b:g}, joint {r_a + r_b:g}' if paid else '-'}",
         ]
+        control = self.config.message_control
+        if control != "none":
+            heard = self.heard[i].tolist() if spoke else "-"
+            lines.insert(3, f"responder heard ({control}): {heard}")
         return "\n".join(lines)
 
 
@@ -521,7 +608,5 @@ def parallel_env(render_mode: str | None = None, **config: Any) -> ParallelFace:
 
 
 def env(render_mode: str | None = None, **config: Any):
-    """The PettingZoo AEC form (through PettingZoo's ``parallel_to_aec``)."""
-    from pettingzoo.utils.conversions import parallel_to_aec
-
-    return parallel_to_aec(parallel_env(render_mode=render_mode, **config))
+    """The PettingZoo AEC form (:class:`envs.core.AECFace`)."""
+    return aec_face(parallel_env(render_mode=render_mode, **config))

@@ -36,8 +36,28 @@ Optional: ``_active()`` (which agents' actions count in the next step; default a
 Faces
 -----
 :class:`ParallelFace` is the PettingZoo ``ParallelEnv`` view of a core with
-``num_envs=1`` (numpy in, numpy out); PettingZoo's own ``parallel_to_aec`` gives the AEC
-form. :class:`GymFace` is the Gymnasium ``Env`` view of a single-agent core.
+``num_envs=1`` (numpy in, numpy out). :class:`AECFace` is its AEC form: PettingZoo's
+own ``parallel_to_aec`` converter and order checks, except that each agent's action is
+validated when it is given (not on the last agent's turn). :class:`GymFace` is the
+Gymnasium ``Env`` view of a single-agent core. Every face forwards ``task_spec()`` to
+its core (same signature).
+
+Errors (the same in every face: batched, parallel, AEC, Gymnasium)
+------------------------------------------------------------------
+* A bad action (unknown or missing agent, wrong type, dtype, shape or range, NaN/inf,
+  complex) raises ``TypeError`` (type/dtype) or ``ValueError`` (everything else)
+  naming the agent, the expected and the received value, **before any state
+  changes**: the env stays usable. Valid integer actions may have any signed or
+  unsigned integer dtype; float actions any real float dtype.
+* ``step`` before ``reset()``, or after the episode ended where a face does not
+  auto-reset (the PettingZoo and Gymnasium faces, a core with ``autoreset=False``),
+  raises :class:`ResetNeeded` (a ``RuntimeError``, and a subclass of Gymnasium's
+  ``gymnasium.error.ResetNeeded``), state unchanged. In the AEC face an agent whose
+  episode ended is still stepped with ``None`` (PettingZoo's protocol for removing
+  finished agents); any other action for it, or any step once ``agents`` is empty,
+  raises :class:`ResetNeeded`.
+* A bad config key or value, ``num_envs`` or seed raises ``TypeError``/``ValueError``
+  naming the key at construction (or at ``reset(seed=...)``), never later.
 """
 
 from __future__ import annotations
@@ -45,7 +65,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import gymnasium
 import numpy as np
@@ -53,19 +73,38 @@ import torch
 from gymnasium import spaces
 from gymnasium.utils import EzPickle
 from pettingzoo import ParallelEnv
+from pettingzoo.utils.conversions import parallel_to_aec_wrapper
+from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
 __all__ = [
+    "AECFace",
     "BatchedEnv",
     "GymFace",
     "ParallelFace",
+    "ProbeFeature",
+    "ResetNeeded",
     "StepInfo",
     "TaskSpec",
+    "aec_face",
     "to_numpy",
 ]
 
 # Reserved info keys: an env's ``_step``/``_infos`` hooks report these, and the core
 # lifts them into the typed fields of :class:`StepInfo`.
 SUCCESS, MEANING, ACTIVE, FINAL_OBS = "success", "meaning", "active", "final_obs"
+
+MAX_SEED = 2**64 - 1
+"""Largest seed (torch generators take 64-bit seeds)."""
+
+
+class ResetNeeded(gymnasium.error.ResetNeeded, RuntimeError):
+    """``step`` was called before ``reset()`` or after the episode ended.
+
+    Raised identically by every face (batched core, PettingZoo parallel and AEC,
+    Gymnasium); the env's state is unchanged, and ``reset()`` makes it usable again.
+    A ``RuntimeError`` and a ``gymnasium.error.ResetNeeded``, so code catching either
+    catches it.
+    """
 
 
 @dataclass(frozen=True)
@@ -140,6 +179,26 @@ class StepInfo(Mapping):
 
 
 @dataclass(frozen=True)
+class ProbeFeature:
+    """One ground-truth feature an env declares for probing representations.
+
+    Returned by :meth:`BatchedEnv.probe_feature_specs`; the values come from
+    :meth:`BatchedEnv.probe_features` under the same ``name``.
+    """
+
+    name: str
+    """Key in ``probe_features(agent)``."""
+    kind: Literal["continuous", "categorical"]
+    """``"continuous"``: float values; ``"categorical"``: int64 class ids."""
+    shape: tuple[int, ...] = ()
+    """Shape per env: ``()`` for a ``[N]`` tensor, ``(k,)`` for ``[N, k]``."""
+    n_classes: int | None = None
+    """Number of classes (ids ``0 .. n_classes - 1``) of a categorical feature."""
+    description: str = ""
+    """What the feature is, with units."""
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     """Base of every env's config. Subclasses add fields and validate them."""
 
@@ -204,7 +263,7 @@ class BatchedEnv:
         self.num_envs = int(num_envs)
         self.device = torch.device(device)
         self.autoreset = bool(autoreset)
-        self.max_steps = (
+        self.max_steps = int(
             self.config.max_steps
             if self.config.max_steps is not None
             else self.default_max_steps
@@ -231,8 +290,11 @@ class BatchedEnv:
                 f"expected one of {allowed}"
             )
         cfg = cls.Config(**config)
-        if cfg.max_steps is not None and (
-            not isinstance(cfg.max_steps, int) or cfg.max_steps < 1
+        steps = cfg.max_steps
+        if steps is not None and (
+            isinstance(steps, bool | np.bool_)  # a bool is not a size
+            or not isinstance(steps, int | np.integer)
+            or steps < 1
         ):
             raise ValueError(
                 f"{cls.name}: max_steps must be a positive int or None, "
@@ -264,18 +326,34 @@ class BatchedEnv:
             )
 
     # ------------------------------------------------------------------ api
+    def check_seed(self, seed: Any) -> int | None:
+        """``seed`` as a Python int (or ``None``); ``TypeError``/``ValueError`` if it
+        is not an int in ``[0, 2**64 - 1]``."""
+        if seed is None:
+            return None
+        if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
+            raise TypeError(f"{self.name}: seed must be an int or None, got {seed!r}")
+        if not 0 <= int(seed) <= MAX_SEED:
+            raise ValueError(
+                f"{self.name}: seed must be in [0, 2**64 - 1], got {int(seed)}"
+            )
+        return int(seed)
+
     def _seed(self, seed: int | None) -> None:
+        seed = self.check_seed(seed)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
             seed &= (1 << 63) - 1
-        elif isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            raise TypeError(f"{self.name}: seed must be an int or None, got {seed!r}")
-        self.generator.manual_seed(int(seed))
+        self.generator.manual_seed(seed)
 
     def reset(
         self, *, seed: int | None = None
     ) -> tuple[dict[str, torch.Tensor], StepInfo]:
-        """Reset every env. Returns ``(observations, info)``, batched per agent."""
+        """Reset every env. Returns ``(observations, info)``, batched per agent.
+
+        ``seed`` (an int in ``[0, 2**64 - 1]``) re-seeds the env; a bad seed raises
+        before anything changes.
+        """
         if seed is not None:
             self._seed(seed)
         everything = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
@@ -303,10 +381,21 @@ class BatchedEnv:
         ``info.final_obs`` holds the observations their episode ended on. ``info``
         describes the step just taken (before any reset), except ``info.active``,
         which says whose action counts in the *next* step.
+
+        Raises :class:`ResetNeeded` before ``reset()`` (and, with
+        ``autoreset=False``, once every env's episode ended), ``TypeError`` /
+        ``ValueError`` for bad actions; the state is then unchanged.
         """
-        if not self._ready:
-            raise RuntimeError(f"{self.name}: step() called before reset()")
+        self.require_ready()
         return self._advance(self.check_actions(actions))
+
+    def require_ready(self) -> None:
+        """Raise :class:`ResetNeeded` unless ``step`` may be called now."""
+        if not self._ready:
+            raise ResetNeeded(
+                f"{self.name}: step() needs reset() first (it was called before "
+                "reset() or after the episode ended)"
+            )
 
     def _advance(self, actions: dict[str, torch.Tensor]):
         """``step`` after validation: ``actions`` are known to be valid tensors."""
@@ -349,11 +438,18 @@ class BatchedEnv:
         """Lift the reserved keys of the per-agent infos into a :class:`StepInfo`.
 
         ``success`` and ``meaning`` come from the first agent that reports them
-        (message agents first for ``meaning``): envs report one value per env.
+        (message agents first for ``meaning``): envs report one value per env, which
+        every agent's info dict then carries, so no code depends on which agent
+        reported it.
         """
         success = next((d[SUCCESS] for d in infos.values() if SUCCESS in d), None)
         order = [*self.message_agents, *self.possible_agents]
         meaning = next((infos[a][MEANING] for a in order if MEANING in infos[a]), None)
+        for d in infos.values():
+            if success is not None:
+                d[SUCCESS] = success
+            if meaning is not None:
+                d[MEANING] = meaning
         return StepInfo(
             active={a: infos[a][ACTIVE] for a in self.possible_agents},
             done=done,
@@ -399,6 +495,11 @@ class BatchedEnv:
                 f"{self.name}: action for agent {agent!r} must have shape {shape}, "
                 f"got {tuple(action.shape)}"
             )
+        if action.is_complex():
+            raise TypeError(
+                f"{self.name}: action for agent {agent!r} must be real, got dtype "
+                f"{action.dtype}"
+            )
         if action.device != self.device:
             action = action.to(self.device)
         want = self._action_dtypes[agent]
@@ -408,20 +509,28 @@ class BatchedEnv:
                     f"{self.name}: action for agent {agent!r} must be an integer "
                     f"tensor, got dtype {action.dtype}"
                 )
+            # Any integer dtype, compared as int64 (torch has no comparisons for
+            # uint16/32/64); uint64 values >= 2**63 wrap negative and are flagged.
+            ints = action.long()
             high = (
                 space.n + space.start
                 if isinstance(space, spaces.Discrete)
                 else torch.as_tensor(space.nvec, device=self.device)
             )
             low = space.start if isinstance(space, spaces.Discrete) else 0
-            bad = (action < low) | (action >= high)
+            bad = (ints < low) | (ints >= high)
+            if action.dtype == torch.uint64:
+                bad |= ints < 0
             if bool(bad.any()):
-                got = action[bad].flatten()[0].item()
+                first = int(bad.flatten().nonzero()[0, 0])
+                got = ints.flatten()[first].item()
+                if action.dtype == torch.uint64 and got < 0:
+                    got += 2**64
                 raise ValueError(
                     f"{self.name}: action for agent {agent!r} out of range: expected "
                     f"values in {space}, got {got}"
                 )
-            return action.long()
+            return ints
         if not action.is_floating_point():
             raise TypeError(
                 f"{self.name}: action for agent {agent!r} must be a float tensor, "
@@ -486,6 +595,24 @@ class BatchedEnv:
         """The task's numbers for :func:`analysis.difficulty.task_difficulty`."""
         raise NotImplementedError
 
+    def probe_feature_specs(self, agent: str) -> tuple[ProbeFeature, ...]:
+        """The ground-truth features this env declares for probing ``agent``.
+
+        Default: none (an env that declares nothing cannot be probed).
+        """
+        self._check_agent(agent)
+        return ()
+
+    def probe_features(self, agent: str) -> dict[str, torch.Tensor]:
+        """Ground-truth features aligned with the current observations of ``agent``.
+
+        Maps each name of :meth:`probe_feature_specs` to a tensor ``[N, *shape]``
+        (float32 for continuous features, int64 class ids for categorical ones)
+        describing the state the latest observations (of ``reset`` or ``step``) show.
+        """
+        self._check_agent(agent)
+        return {}
+
     def render_text(self, index: int = 0) -> str:
         """A text picture of env ``index``."""
         return f"{self.name}[{index}] step {int(self.elapsed[index])}"
@@ -548,12 +675,17 @@ def _action_to_tensor(core: BatchedEnv, agent: str, action: Any) -> torch.Tensor
     """One env's action (numpy / Python scalar), validated with numpy, as a batch of
     one. Raises like :meth:`BatchedEnv.check_actions` (cheaper for a single env)."""
     space = core.action_space(agent)
-    arr = np.asarray(action)
+    where = f"{core.name}: action for agent {agent!r}"
+    try:
+        arr = np.asarray(action)
+    except (TypeError, ValueError, RuntimeError) as exc:  # ragged, exotic dtypes
+        raise TypeError(f"{where} is not a numeric array: {exc}") from None
     if isinstance(space, spaces.Discrete) and arr.ndim == 0 and arr.dtype.kind in "iu":
         value = int(arr)  # the common case, checked without numpy reductions
         if space.start <= value < space.start + space.n:
             return torch.tensor([value])
-    where = f"{core.name}: action for agent {agent!r}"
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{where} must be real, got dtype {arr.dtype}")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{where} must be numeric, got {action!r}")
     if arr.shape != space.shape:
@@ -601,7 +733,8 @@ def _first_infos(
     infos: dict[str, dict[str, torch.Tensor]], memo: dict[int, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Infos of env 0 as numpy arrays / Python scalars."""
-    return {a: {k: _first(v, memo) for k, v in d.items()} for a, d in infos.items()}
+    by_agent = infos.by_agent if isinstance(infos, StepInfo) else infos
+    return {a: {k: _first(v, memo) for k, v in d.items()} for a, d in by_agent.items()}
 
 
 def _render(core: BatchedEnv, render_mode: str | None) -> str | np.ndarray | None:
@@ -632,7 +765,7 @@ class ParallelFace(ParallelEnv, EzPickle):
     Observations, rewards and infos are numpy / Python values; actions may be numpy
     arrays or Python ints. An episode ends for every agent at once (the envs of this
     suite end episodes for all agents together); ``agents`` is then empty until
-    ``reset``.
+    ``reset``, and ``step`` raises :class:`ResetNeeded`.
     """
 
     def __init__(
@@ -663,6 +796,11 @@ class ParallelFace(ParallelEnv, EzPickle):
     def max_steps(self) -> int:
         return self.core.max_steps
 
+    @property
+    def task_spec(self):
+        """The core's ``task_spec`` (same signature): the task's difficulty numbers."""
+        return self.core.task_spec
+
     def reset(self, seed: int | None = None, options: dict | None = None):
         obs, infos = self.core.reset(seed=seed)
         self.agents = list(self.possible_agents)
@@ -671,9 +809,9 @@ class ParallelFace(ParallelEnv, EzPickle):
 
     def step(self, actions: Mapping[str, Any]):
         if self._needs_reset:
-            raise RuntimeError(
-                f"{self.core.name}: step() called before reset() (or after the "
-                "episode ended)"
+            raise ResetNeeded(
+                f"{self.core.name}: step() needs reset() first (it was called before "
+                "reset() or after the episode ended)"
             )
         if not isinstance(actions, Mapping):
             raise TypeError(
@@ -726,6 +864,92 @@ class ParallelFace(ParallelEnv, EzPickle):
         )
 
 
+class _ParallelToAEC(parallel_to_aec_wrapper):
+    """PettingZoo's parallel-to-AEC converter, validating each action when given.
+
+    The stock converter stores an action and validates it only on the last agent's
+    turn (so a bad action of the first agent raises on another agent's step and
+    sticks until ``reset``), and asserts on a finished agent's action. Here an
+    action is checked on its own turn and raises before anything is stored.
+    """
+
+    def step(self, action: Any) -> None:
+        agent = self.agent_selection
+        core = self.env.core
+        if self.terminations[agent] or self.truncations[agent]:
+            if action is not None:
+                raise ResetNeeded(
+                    f"{core.name}: the episode ended for agent {agent!r}: step it "
+                    "with None (PettingZoo removes finished agents that way) or call "
+                    "reset()"
+                )
+        else:
+            _action_to_tensor(core, agent, action)  # raises naming the agent
+        super().step(action)
+
+
+class AECFace(OrderEnforcingWrapper):
+    """PettingZoo ``AECEnv`` view of a :class:`ParallelFace` (agents take turns).
+
+    PettingZoo's own ``parallel_to_aec`` converter and order checks, with two
+    changes: each agent's action is validated on its own turn (``TypeError`` /
+    ``ValueError`` naming the agent, nothing stored, the turn does not pass), and
+    calls out of order raise :class:`ResetNeeded` instead of asserting or warning:
+    ``step``, ``observe``, ``state``, ``render`` or ``agent_iter`` before ``reset()``,
+    and ``step`` once ``agents`` is empty. ``unwrapped`` is the parallel face.
+    """
+
+    def __init__(self, parallel: ParallelFace) -> None:
+        super().__init__(_ParallelToAEC(parallel))
+
+    def _require_reset(self, what: str) -> None:
+        if not self._has_reset:
+            raise ResetNeeded(
+                f"{self.unwrapped.core.name}: {what}() needs reset() first"
+            )
+
+    @property
+    def task_spec(self):
+        """The core's ``task_spec`` (same signature): the task's difficulty numbers."""
+        return self.unwrapped.core.task_spec
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> None:
+        self.env.reset(seed=seed, options=options)  # a bad seed raises first
+        self._has_reset = True
+        self._has_updated = True
+
+    def step(self, action: Any) -> None:
+        self._require_reset("step")
+        if not self.env.agents:
+            raise ResetNeeded(
+                f"{self.unwrapped.core.name}: step() called after the episode ended "
+                "(no agents left); call reset()"
+            )
+        self.env.step(action)
+        self._has_updated = True
+
+    def observe(self, agent: str):
+        self._require_reset("observe")
+        return self.env.observe(agent)
+
+    def state(self) -> np.ndarray:
+        self._require_reset("state")
+        return self.env.state()
+
+    def render(self):
+        self._require_reset("render")
+        return self.env.render()
+
+    def agent_iter(self, max_iter: int = 2**63):
+        self._require_reset("agent_iter")
+        return super().agent_iter(max_iter)
+
+
+def aec_face(parallel: ParallelFace) -> AECFace:
+    """The AEC form of a parallel face (what ``envs.make_aec`` returns)."""
+    return AECFace(parallel)
+
+
 class GymFace(gymnasium.Env, EzPickle):
     """Gymnasium ``Env`` view of one agent of a batched core with ``num_envs=1``.
 
@@ -767,7 +991,17 @@ class GymFace(gymnasium.Env, EzPickle):
         self.render_mode = render_mode
         self._seeded = False
 
+    @property
+    def task_spec(self):
+        """The core's ``task_spec`` (same signature): the task's difficulty numbers.
+
+        Through ``gymnasium.make`` reach it as ``env.unwrapped.task_spec()`` (Gymnasium
+        wrappers do not forward attributes).
+        """
+        return self.core.task_spec
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        seed = self.core.check_seed(seed)  # a bad seed raises before any change
         super().reset(seed=seed)
         if seed is None and not self._seeded:
             seed = int(self.np_random.integers(2**62))
@@ -776,8 +1010,9 @@ class GymFace(gymnasium.Env, EzPickle):
         return _first(obs[self.agent]), _first_infos(infos)[self.agent]
 
     def step(self, action: Any):
+        self.core.require_ready()
         tensor = _action_to_tensor(self.core, self.agent, action)
-        obs, rew, term, trunc, infos = self.core.step({self.agent: tensor})
+        obs, rew, term, trunc, infos = self.core._advance({self.agent: tensor})
         a = self.agent
         return (
             _first(obs[a]),

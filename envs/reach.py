@@ -29,9 +29,16 @@ the mover's position becomes `clip(position + max_speed * action, -1, 1)`.
 
 Both agents act every step (`infos[agent]["active"]` is always true).
 
+## Message controls
+With a speaker, `message_control="mute"` makes the mover hear symbol 0 in every
+position and `"shuffle"` the message said in the same step in another env of the
+batch, a fresh random pairing each step (uniform random symbols with
+`num_envs == 1`; see `envs.controls`). The speaker, both action spaces and everything
+else are unchanged.
+
 ## Observations
 * mover: `position` (`dim`), then `goal` (`dim`, only if `goal_visible`), then the
-  message one-hot (`message_length * vocab_size`, only with a speaker).
+  heard message one-hot (`message_length * vocab_size`, only with a speaker).
 * speaker: `goal` (`dim`).
 
 ## Rewards
@@ -40,9 +47,14 @@ bonus of `+1` on the step that reaches the goal (`distance <= delta`). Dense,
 unshaped by potentials: the return favours short paths.
 
 ## Infos
-Every agent's infos carry `active`, `goal` (`[dim]`, the "meaning") and `message`
+Every agent's infos carry `active`, `goal` (`[dim]`, the "meaning"), `message`
 (`[message_length]`, the last message; zeros before the speaker spoke and without a
-speaker); after a step also `distance` and `reached`.
+speaker) and `heard_message` (what the mover heard of it, the same shape); after a
+step also `distance` and `reached`.
+
+## Probe features
+`probe_features(agent)`: `goal` (the goal's coordinates, `[dim]`) and `goal_offset`
+(goal minus the mover's position, `[dim]`), continuous, box units.
 
 ## Episode end
 Terminated when `distance <= delta` (the bonus step). Truncated after `max_steps`
@@ -53,10 +65,13 @@ Terminated when `distance <= delta` (the bonus step). Truncated after `max_steps
 `goal_visible` (bool, default True), `speaker` (bool, default False), `vocab_size`
 (int >= 2, default 8), `message_length` (int >= 1, default 2), `max_steps` (int >= 1
 or None for 50), `max_speed` (float > 0, default 0.1: the largest move per axis and
-step).
+step), `message_control` (`"none"`, `"mute"`, `"shuffle"`; the last two need
+`speaker=True`).
 
 ## Version History
 * v0: initial version.
+* v0 (2026-11-30, defaults unchanged): `message_control`; infos `heard_message`;
+  `probe_features`.
 """
 
 from __future__ import annotations
@@ -68,7 +83,20 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from envs.core import BatchedEnv, EnvConfig, ParallelFace, TaskSpec
+from envs.controls import (
+    MessageControl,
+    MessageControlMixin,
+    check_message_control,
+    heard_message,
+)
+from envs.core import (
+    BatchedEnv,
+    EnvConfig,
+    ParallelFace,
+    ProbeFeature,
+    TaskSpec,
+    aec_face,
+)
 
 __all__ = ["Reach", "ReachConfig", "env", "parallel_env"]
 
@@ -97,6 +125,9 @@ class ReachConfig(EnvConfig):
     """Symbols per message."""
     max_speed: float = 0.1
     """Largest move per axis and step (the action is scaled by it)."""
+    message_control: MessageControl = "none"
+    """What the mover hears of the speaker: the message (``"none"``), symbol 0
+    (``"mute"``) or another env's message (``"shuffle"``); see :mod:`envs.controls`."""
 
     def __post_init__(self) -> None:
         for key, low in (("dim", 1), ("vocab_size", 2), ("message_length", 1)):
@@ -117,9 +148,15 @@ class ReachConfig(EnvConfig):
             value = getattr(self, key)
             if not isinstance(value, bool | np.bool_):
                 raise TypeError(f"reach_v0: {key} must be a bool, got {value!r}")
+        check_message_control("reach_v0", self.message_control)
+        if self.message_control != "none" and not self.speaker:
+            raise ValueError(
+                f"reach_v0: message_control={self.message_control!r} needs "
+                "speaker=True (without a speaker nothing is said)"
+            )
 
 
-class Reach(BatchedEnv):
+class Reach(MessageControlMixin, BatchedEnv):
     """Batched point reaching with an optional speaker; see the module docstring."""
 
     name: ClassVar[str] = "reach_v0"
@@ -138,6 +175,7 @@ class Reach(BatchedEnv):
         self.position = torch.zeros(n, c.dim, device=dev)
         self.goal = torch.zeros(n, c.dim, device=dev)
         self.message = torch.zeros(n, c.message_length, dtype=torch.int64, device=dev)
+        self.heard = torch.zeros_like(self.message)
         self.spoke = torch.zeros(n, dtype=torch.bool, device=dev)
 
     @property
@@ -172,6 +210,7 @@ class Reach(BatchedEnv):
         self.position = torch.where(m, position, self.position)
         self.goal = torch.where(m, goal, self.goal)
         self.message = torch.where(m, 0, self.message)
+        self.heard = torch.where(m, 0, self.heard)
         self.spoke = torch.where(mask, False, self.spoke)
 
     def _step(self, actions):
@@ -180,6 +219,13 @@ class Reach(BatchedEnv):
         self.position = (self.position + move).clamp(-1.0, 1.0)
         if c.speaker:
             self.message = actions[SPEAKER].clone()
+            self.heard = heard_message(
+                self.message,
+                c.message_control,
+                generator=self._control_generator,
+                constant=torch.zeros((), dtype=torch.int64, device=self.device),
+                random_message=self._random_message,
+            )
             self.spoke = torch.ones_like(self.spoke)
         distance = torch.linalg.vector_norm(self.position - self.goal, dim=1)
         reached = distance <= c.delta
@@ -195,18 +241,57 @@ class Reach(BatchedEnv):
         if c.goal_visible:
             parts.append(self.goal)
         if c.speaker:
-            onehot = torch.nn.functional.one_hot(self.message, c.vocab_size).flatten(1)
+            onehot = torch.nn.functional.one_hot(self.heard, c.vocab_size).flatten(1)
             parts.append(onehot.float() * self.spoke[:, None].float())
         obs = {MOVER: torch.cat(parts, dim=1)}
         if c.speaker:
             obs[SPEAKER] = self.goal.clone()
         return obs
 
+    def _random_message(self) -> torch.Tensor:
+        c = self.config
+        return torch.randint(
+            0,
+            c.vocab_size,
+            (self.num_envs, c.message_length),
+            generator=self._control_generator,
+            device=self.device,
+        )
+
     def _infos(self):
         return {
-            agent: {"active": active, "goal": self.goal, "message": self.message}
+            agent: {
+                "active": active,
+                "goal": self.goal,
+                "message": self.message,
+                "heard_message": self.heard,
+            }
             for agent, active in self._active().items()
         }
+
+    def probe_feature_specs(self, agent: str) -> tuple[ProbeFeature, ...]:
+        """The goal's coordinates and its offset from the mover."""
+        self._check_agent(agent)
+        dim = self.config.dim
+        return (
+            ProbeFeature(
+                "goal",
+                "continuous",
+                shape=(dim,),
+                description="goal coordinates in [-1, 1]^dim",
+            ),
+            ProbeFeature(
+                "goal_offset",
+                "continuous",
+                shape=(dim,),
+                description="goal minus the mover's position",
+            ),
+        )
+
+    def probe_features(self, agent: str) -> dict[str, torch.Tensor]:
+        """Values of :meth:`probe_feature_specs`, each ``[N, dim]`` float32."""
+        self._check_agent(agent)
+        return {"goal": self.goal.clone(), "goal_offset": self.goal - self.position}
 
     # ------------------------------------------------------------------ misc
     def task_spec(self, agent: str = MOVER) -> TaskSpec:
@@ -314,7 +399,5 @@ def parallel_env(render_mode: str | None = None, **config: Any) -> ParallelFace:
 
 
 def env(render_mode: str | None = None, **config: Any):
-    """The PettingZoo AEC form (through PettingZoo's ``parallel_to_aec``)."""
-    from pettingzoo.utils.conversions import parallel_to_aec
-
-    return parallel_to_aec(parallel_env(render_mode=render_mode, **config))
+    """The PettingZoo AEC form (:class:`envs.core.AECFace`)."""
+    return aec_face(parallel_env(render_mode=render_mode, **config))

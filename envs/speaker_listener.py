@@ -49,7 +49,16 @@ words: `Discrete(3)` / `Box(0, 1, (3,))`, which is what this env has.
 * speaker `(3,)`: the goal landmark's RGB colour, `(0.65, 0.15, 0.15)`,
   `(0.15, 0.65, 0.15)` or `(0.15, 0.15, 0.65)` for landmark 0, 1, 2.
 * listener `(11,)`: its velocity `(2,)`, the position of landmarks 0, 1, 2 relative to
-  it `(3 x 2,)`, the speaker's last message `(3,)` (zeros after reset).
+  it `(3 x 2,)`, the speaker's last message as heard `(3,)` (zeros after reset).
+
+## Message controls
+`message_control="mute"` makes the listener hear word 0 (`(1, 0, 0)`, also with
+continuous actions) every step and `"shuffle"` the message said in the same step in
+another env of the batch, a fresh random pairing each step (with `num_envs == 1` a
+uniformly random word, or a uniform vector in `[0, 1]^3` with continuous actions; see
+`envs.controls`). The speaker, both action spaces and everything else are unchanged;
+the pairing is redrawn every step, so a heard stream does not keep one speaker's
+repetition within an episode.
 
 ## Rewards
 Both agents: `-|listener_pos - goal_pos|^2`, the negative squared distance from the
@@ -62,16 +71,22 @@ velocity and the message are zero. The random draws come from the core's torch g
 seed gives a different episode than in mpe2 (the parity test copies mpe2's state).
 
 ## Infos
-Every agent's infos carry `active` (always true), `goal` (the goal landmark, 0..2) and
-`meaning` (the goal as `[1]`, what analysis pairs with the speaker's word). With
+Every agent's infos carry `active` (always true), `goal` (the goal landmark, 0..2),
+`meaning` (the goal as `[1]`, what analysis pairs with the speaker's word) and
+`heard_message` (the message vector the listener observes, `[3]`). With
 discrete actions the speaker is a message agent (`message_agents`): trainers give it
 a message channel of one symbol over 3.
 
 ## Episode end
 Truncated after `max_steps` steps (default 25, mpe2's `max_cycles`); never terminates.
 
+## Probe features
+`probe_features(agent)`: `goal` (the goal landmark, categorical over 3) and
+`goal_offset` (the goal's position relative to the listener, `[2]`, world units).
+
 ## Arguments
-`continuous_actions` (bool, default False), `max_steps` (positive int or None: 25).
+`continuous_actions` (bool, default False), `message_control` (`"none"`, `"mute"`,
+`"shuffle"`), `max_steps` (positive int or None: 25).
 mpe2's `dynamic_rescaling` and `benchmark_data` only affect its pygame render and its
 infos and are not offered.
 
@@ -82,6 +97,8 @@ listener takes the goal's colour lightened by 0.45, as in mpe2), framed to fit.
 
 ## Version History
 * v0: initial version (parity with mpe2 1.1.1 `simple_speaker_listener_v4`).
+* v0 (2026-11-30, defaults unchanged): `message_control`; infos `heard_message`;
+  `probe_features`.
 """
 
 from __future__ import annotations
@@ -93,7 +110,20 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from envs.core import BatchedEnv, EnvConfig, ParallelFace, TaskSpec
+from envs.controls import (
+    MessageControl,
+    MessageControlMixin,
+    check_message_control,
+    heard_message,
+)
+from envs.core import (
+    BatchedEnv,
+    EnvConfig,
+    ParallelFace,
+    ProbeFeature,
+    TaskSpec,
+    aec_face,
+)
 
 __all__ = ["SpeakerListener", "SpeakerListenerConfig", "env", "parallel_env"]
 
@@ -119,8 +149,12 @@ class SpeakerListenerConfig(EnvConfig):
 
     continuous_actions: bool = False
     """Box actions (message vector, force components) instead of discrete ones."""
+    message_control: MessageControl = "none"
+    """What the listener hears: the message (``"none"``), word 0 (``"mute"``) or
+    another env's message (``"shuffle"``); see :mod:`envs.controls`."""
 
     def __post_init__(self) -> None:
+        check_message_control("speaker_listener_v0", self.message_control)
         if not isinstance(self.continuous_actions, bool | np.bool_):
             raise ValueError(
                 "speaker_listener_v0: continuous_actions must be a bool, "
@@ -128,7 +162,7 @@ class SpeakerListenerConfig(EnvConfig):
             )
 
 
-class SpeakerListener(BatchedEnv):
+class SpeakerListener(MessageControlMixin, BatchedEnv):
     """Batched mpe2 speaker-listener navigation; see the module docstring."""
 
     name: ClassVar[str] = "speaker_listener_v0"
@@ -157,6 +191,7 @@ class SpeakerListener(BatchedEnv):
         self.pos = torch.zeros(n, DIM_P, dtype=f32, device=dev)
         self.vel = torch.zeros(n, DIM_P, dtype=f32, device=dev)
         self.message = torch.zeros(n, DIM_C, dtype=f32, device=dev)
+        self.heard = torch.zeros(n, DIM_C, dtype=f32, device=dev)
         # Derived from goal and landmarks at reset (both fixed within an episode).
         self.goal_pos = torch.zeros(n, DIM_P, dtype=f32, device=dev)
         self.goal_colour = torch.zeros(n, 3, dtype=f32, device=dev)
@@ -214,8 +249,10 @@ class SpeakerListener(BatchedEnv):
 
         ``goal`` [N] (0..2), ``landmarks`` [N, 3, 2], ``pos`` / ``speaker_pos`` /
         ``vel`` [N, 2], ``message`` [N, 3] (tensors or arrays); velocity and message
-        default to zero, the speaker's position to unchanged. Used by the parity test
-        to start from mpe2's state. Does not touch the step counter.
+        default to zero, the speaker's position to unchanged. The listener hears the
+        given message as it is (a message control applies from the next step). Used
+        by the parity test to start from mpe2's state. Does not touch the step
+        counter.
         """
         n, dev = self.num_envs, self.device
         mask = (
@@ -262,6 +299,7 @@ class SpeakerListener(BatchedEnv):
             self.speaker_pos = put(self.speaker_pos, speaker_pos, m1)
         self.vel = put(self.vel, 0.0 if vel is None else vel, m1)
         self.message = put(self.message, 0.0 if message is None else message, m1)
+        self.heard = put(self.heard, 0.0 if message is None else message, m1)
         rows = torch.arange(self.num_envs, device=self.device)
         self.goal_pos = self.landmarks[rows, self.goal]
         self.goal_colour = self._colours[self.goal]
@@ -276,6 +314,18 @@ class SpeakerListener(BatchedEnv):
             # index_select: several times faster than advanced indexing here.
             dv = self._dv.index_select(0, move)
             self.message = self._words.index_select(0, said)
+        control = self.config.message_control
+        self.heard = (
+            self.message
+            if control == "none"
+            else heard_message(
+                self.message,
+                control,
+                generator=self._control_generator,
+                constant=self._words[0],
+                random_message=self._random_message,
+            )
+        )
         # mpe2 World.integrate_state: position with the old velocity, then velocity.
         self.pos = torch.add(self.pos, self.vel, alpha=DT)
         self.vel = torch.add(dv, self.vel, alpha=1.0 - DAMPING)
@@ -289,19 +339,55 @@ class SpeakerListener(BatchedEnv):
         # landmarks - pos for each landmark, as [N, 6]: one matmul with a 0/1 tiling
         # matrix (exact) is several times faster than the broadcast subtraction.
         rel = torch.addmm(self.landmarks.flatten(1), self.pos, self._tile, alpha=-1.0)
-        listener = torch.cat([self.vel, rel, self.message], 1)
+        listener = torch.cat([self.vel, rel, self.heard], 1)
         return {SPEAKER: self.goal_colour.clone(), LISTENER: listener}
 
     def _active(self):
         return {SPEAKER: self._all_active, LISTENER: self._all_active}
 
+    def _random_message(self) -> torch.Tensor:
+        g, n = self._control_generator, self.num_envs
+        if self.config.continuous_actions:
+            return torch.rand(n, DIM_C, generator=g, device=self.device)
+        words = torch.randint(0, DIM_C, (n,), generator=g, device=self.device)
+        return self._words.index_select(0, words)
+
     def _infos(self):
         active, goal = self._all_active, self.goal
         meaning = goal[:, None]
         return {
-            a: {"active": active, "goal": goal, "meaning": meaning}
+            a: {
+                "active": active,
+                "goal": goal,
+                "meaning": meaning,
+                "heard_message": self.heard,
+            }
             for a in self.possible_agents
         }
+
+    def probe_feature_specs(self, agent: str) -> tuple[ProbeFeature, ...]:
+        """The goal landmark and where it is relative to the listener."""
+        self._check_agent(agent)
+        return (
+            ProbeFeature(
+                "goal",
+                "categorical",
+                n_classes=N_LANDMARKS,
+                description="the goal landmark (0 red, 1 green, 2 blue)",
+            ),
+            ProbeFeature(
+                "goal_offset",
+                "continuous",
+                shape=(DIM_P,),
+                description="goal position minus listener position (world units)",
+            ),
+        )
+
+    def probe_features(self, agent: str) -> dict[str, torch.Tensor]:
+        """Values of :meth:`probe_feature_specs`: ``goal`` [N], ``goal_offset``
+        [N, 2]."""
+        self._check_agent(agent)
+        return {"goal": self.goal.clone(), "goal_offset": self.goal_pos - self.pos}
 
     # ------------------------------------------------------------------ misc
     def task_spec(self, agent: str = LISTENER) -> TaskSpec:
@@ -403,7 +489,5 @@ def parallel_env(render_mode: str | None = None, **config: Any) -> ParallelFace:
 
 
 def env(render_mode: str | None = None, **config: Any):
-    """The PettingZoo AEC form (through PettingZoo's ``parallel_to_aec``)."""
-    from pettingzoo.utils.conversions import parallel_to_aec
-
-    return parallel_to_aec(parallel_env(render_mode=render_mode, **config))
+    """The PettingZoo AEC form (:class:`envs.core.AECFace`)."""
+    return aec_face(parallel_env(render_mode=render_mode, **config))

@@ -237,3 +237,32 @@ def test_set_state_checks_shape():
     core = CartPole(2)
     with pytest.raises(ValueError, match="shape"):
         core.set_state(torch.zeros(3, 4))
+
+
+def test_probe_features_are_the_physical_state():
+    """Full observation = Gymnasium's [x, x_dot, theta, theta_dot]: the features
+    equal it; with positions only, the features still carry the hidden velocities
+    (equal to the full-observation twin's, same seed and actions)."""
+    full = CartPole(16, seed=3)
+    pos = CartPole(16, seed=3, observe="position", history=2)
+    obs_f, _ = full.reset()
+    obs_p, _ = pos.reset()
+    g = torch.Generator().manual_seed(0)
+    names = ["cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity"]
+    for _ in range(30):
+        f_full = full.probe_features("cart_0")
+        f_pos = pos.probe_features("cart_0")
+        assert list(f_full) == names
+        for j, key in enumerate(names):
+            assert torch.equal(f_full[key], obs_f["cart_0"][:, j])
+            assert torch.equal(f_pos[key], f_full[key])
+        assert torch.equal(f_pos["cart_position"], obs_p["cart_0"][:, -2])
+        assert torch.equal(f_pos["pole_angle"], obs_p["cart_0"][:, -1])
+        act = {"cart_0": torch.randint(0, 2, (16,), generator=g)}
+        obs_f = full.step(act)[0]
+        obs_p = pos.step(act)[0]
+    two = CartPole(4, seed=0, n_agents=2)
+    two.reset()
+    assert torch.equal(
+        two.probe_features("cart_1")["pole_angle"], two.state[:, 1, 2].float()
+    )

@@ -369,3 +369,16 @@ def test_odd_vocab_allowed_with_explicit_action():
         "contextual_pd_v0", 2, vocab_size=7, action_from_first_symbol=False
     )
     assert core.action_space("sender").nvec.tolist() == [7, 7, 2]
+
+
+def test_probe_features_are_the_label_and_its_parity():
+    core = envs.make_vec("contextual_pd_v0", 64, seed=0)
+    obs, _ = core.reset()
+    for _ in range(4):
+        label = obs["sender"][:, core.obj_dim : core.obj_dim + 10].argmax(1)
+        for agent in ("sender", "responder"):
+            feats = core.probe_features(agent)
+            assert torch.equal(feats["label"], label)
+            assert torch.equal(feats["parity"], label % 2)
+        acts = torch.zeros(64, 2, dtype=torch.long)
+        obs, *_ = core.step({"sender": acts, "responder": acts})

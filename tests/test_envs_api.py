@@ -4,6 +4,8 @@ batched core's contract, bad input, pickling and docs. Parametrized over
 
 from __future__ import annotations
 
+import doctest
+import inspect
 import pickle
 import re
 import sys
@@ -179,6 +181,38 @@ def test_task_spec(name):
         spec.obs_dim = 3
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_task_spec_on_every_face(name):
+    """make, make_aec (and the Gymnasium ids below) forward task_spec to the core,
+    with the core's signature (task_difficulty reads it to pass ``agent``)."""
+    core = envs.make_vec(name, 1)
+    par, aec = envs.make(name), envs.make_aec(name)
+    for face in (par, aec, aec.unwrapped):
+        assert face.task_spec() == core.task_spec()
+        assert inspect.signature(face.task_spec) == inspect.signature(core.task_spec)
+    if "agent" in inspect.signature(core.task_spec).parameters:
+        for agent in core.possible_agents:
+            assert par.task_spec(agent=agent) == core.task_spec(agent=agent)
+            assert aec.task_spec(agent) == core.task_spec(agent)
+
+
+@pytest.mark.parametrize("env_id", envs.gym_ids())
+def test_task_spec_on_gymnasium_ids(env_id):
+    env = gymnasium.make(env_id)
+    name, fixed = envs._GYM_IDS[env_id]
+    assert env.unwrapped.task_spec() == envs.make_vec(name, 1, **fixed).task_spec()
+    assert env.get_wrapper_attr("task_spec")() == env.unwrapped.task_spec()
+
+
+def test_task_difficulty_takes_a_pettingzoo_env():
+    from analysis.difficulty import task_difficulty
+
+    for name in ("reach_v0", "cartpole_v0"):
+        d_face = task_difficulty(envs.make(name), n_steps=1000)
+        d_core = task_difficulty(envs.make_vec(name, 1), n_steps=1000)
+        assert d_face.bits == d_core.bits
+
+
 def dataclasses_frozen_error():
     import dataclasses
 
@@ -245,19 +279,211 @@ def test_bad_actions_raise_and_leave_state(name):
 def test_step_before_reset_and_unknown_config(name):
     core = envs.make_vec(name, 2)
     g = torch.Generator().manual_seed(0)
-    with pytest.raises(RuntimeError, match="before reset"):
+    with pytest.raises(envs.ResetNeeded, match="before reset"):
         core.step(random_actions(core, g))
     with pytest.raises(TypeError, match="unknown config key 'no_such_option'"):
         envs.make_vec(name, 2, no_such_option=1)
     with pytest.raises(TypeError, match="no_such_option"):
         envs.make(name, no_such_option=1)
     par = envs.make(name)
-    with pytest.raises(RuntimeError, match="before reset"):
+    with pytest.raises(envs.ResetNeeded, match="before reset"):
         par.step({a: par.action_space(a).sample() for a in par.possible_agents})
     with pytest.raises(ValueError, match="num_envs"):
         envs.make_vec(name, 0)
     with pytest.raises(ValueError, match="render_mode"):
         envs.make(name, render_mode="hologram")
+
+
+def _finish_episode(par):
+    while par.agents:
+        par.step({a: par.action_space(a).sample() for a in par.agents})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_out_of_order_steps_raise_one_error_in_every_face(name):
+    """Before reset and after the episode ended: envs.ResetNeeded (a RuntimeError
+    and a gymnasium.error.ResetNeeded) in every face, never an assert."""
+    assert issubclass(envs.ResetNeeded, RuntimeError)
+    assert issubclass(envs.ResetNeeded, gymnasium.error.ResetNeeded)
+    core = envs.make_vec(name, 2, autoreset=False, max_steps=None)
+    g = torch.Generator().manual_seed(0)
+    core.reset(seed=0)
+    while core._ready:
+        core.step(random_actions(core, g))
+    with pytest.raises(envs.ResetNeeded, match=name):
+        core.step(random_actions(core, g))
+    par = envs.make(name)
+    par.reset(seed=0)
+    _finish_episode(par)
+    with pytest.raises(envs.ResetNeeded, match="episode ended"):
+        par.step({a: par.action_space(a).sample() for a in par.possible_agents})
+    aec = envs.make_aec(name)
+    for call in (lambda: aec.step(0), lambda: aec.observe(aec.possible_agents[0])):
+        with pytest.raises(envs.ResetNeeded, match=name):
+            call()
+    with pytest.raises(envs.ResetNeeded):
+        aec.agent_iter()
+    aec.reset(seed=0)
+    while not any(aec.terminations.values()) and not any(aec.truncations.values()):
+        aec.step(aec.action_space(aec.agent_selection).sample())
+    done_agent = aec.agent_selection
+    with pytest.raises(envs.ResetNeeded, match=done_agent):
+        aec.step(aec.action_space(done_agent).sample())
+    while aec.agents:
+        aec.step(None)  # PettingZoo's protocol for finished agents still works
+    with pytest.raises(envs.ResetNeeded, match="episode ended"):
+        aec.step(None)
+    aec.reset(seed=1)
+    aec.step(aec.action_space(aec.agent_selection).sample())
+
+
+@pytest.mark.parametrize("env_id", envs.gym_ids())
+def test_gymnasium_out_of_order_step(env_id):
+    env = gymnasium.make(env_id, max_steps=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(envs.ResetNeeded, match="before reset"):
+            env.step(env.action_space.sample())
+        env.reset(seed=0)
+        done = False
+        while not done:
+            _, _, term, trunc, _ = env.step(env.action_space.sample())
+            done = term or trunc
+        with pytest.raises(envs.ResetNeeded):
+            env.step(env.action_space.sample())
+        env.reset(seed=1)
+        env.step(env.action_space.sample())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_aec_validates_each_action_on_its_turn(name):
+    """A bad action raises on its own agent's turn, naming it; nothing is stored,
+    the turn does not pass, and the env goes on (it used to raise on the next
+    agent's step and stay stuck until reset)."""
+    aec = envs.make_aec(name)
+    aec.reset(seed=1)
+    first = aec.agent_selection
+    space = aec.action_space(first)
+    if isinstance(space, spaces.Discrete | spaces.MultiDiscrete):
+        bad = np.full(space.shape, 99, dtype=np.int64)
+    else:
+        bad = np.full(space.shape, np.nan, dtype=np.float32)
+    snap = _snapshot(aec.unwrapped.core)
+    with pytest.raises(ValueError, match=first):
+        aec.step(bad)
+    with pytest.raises(TypeError, match=first):
+        aec.step(np.ones(space.shape, dtype=np.complex64))
+    assert aec.agent_selection == first
+    assert all(v is None for v in aec.env._actions.values())
+    assert _unchanged(aec.unwrapped.core, snap)
+    for agent in aec.agent_iter(3 * len(aec.possible_agents)):
+        _, _, term, trunc, _ = aec.last()
+        aec.step(None if term or trunc else aec.action_space(agent).sample())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bool_max_steps_and_bad_seeds_fail_at_the_boundary(name):
+    for steps in (True, np.True_, 2.0):
+        with pytest.raises(ValueError, match="max_steps"):
+            envs.make_vec(name, 1, max_steps=steps)
+    core = envs.make_vec(name, 2, seed=2**64 - 1)  # the largest seed is fine
+    core.reset(seed=0)
+    snap = _snapshot(core)
+    for seed, err in ((2**64, ValueError), (-1, ValueError), (True, TypeError)):
+        with pytest.raises(err, match="seed"):
+            core.reset(seed=seed)
+        with pytest.raises(err, match="seed"):
+            envs.make_vec(name, 1, seed=seed)
+        with pytest.raises(err, match="seed"):
+            envs.make(name).reset(seed=seed)
+    assert _unchanged(core, snap)
+
+
+def test_max_steps_accepts_numpy_ints():
+    core = envs.make_vec("cartpole_v0", 1, max_steps=np.int64(7))
+    assert core.max_steps == 7 and type(core.max_steps) is int
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unsigned_actions_accepted_and_complex_rejected(name):
+    """Valid values of any integer dtype (uint16/32/64 included) step like int64;
+    complex actions raise TypeError naming the agent (core and faces)."""
+    a = envs.make_vec(name, 3, seed=4)
+    a.reset()
+    acts = random_actions(a, torch.Generator().manual_seed(0))
+    discrete = [
+        x
+        for x in a.possible_agents
+        if isinstance(a.action_space(x), spaces.Discrete | spaces.MultiDiscrete)
+    ]
+    for dtype in (torch.uint8, torch.uint16, torch.uint32, torch.uint64, torch.int8):
+        b = pickle.loads(pickle.dumps(a))
+        ref = pickle.loads(pickle.dumps(a)).step(acts)[0]
+        got = b.step({k: v.to(dtype) if k in discrete else v for k, v in acts.items()})
+        for agent in ref:
+            assert torch.equal(ref[agent], got[0][agent])
+    for agent in a.possible_agents:
+        snap = _snapshot(a)
+        with pytest.raises(TypeError, match=rf"{agent}.*(real|integer|float)"):
+            a.step(dict(acts, **{agent: acts[agent].to(torch.complex64)}))
+        assert _unchanged(a, snap)
+    if discrete:
+        agent = discrete[0]
+        flat = acts[agent].numpy().astype(np.uint64)
+        flat.reshape(-1)[0] = np.uint64(2**64 - 1)
+        huge = torch.from_numpy(flat)
+        with pytest.raises(ValueError, match=rf"{agent}.*18446744073709551615"):
+            a.step(dict(acts, **{agent: huge}))
+    par = envs.make(name)
+    par.reset(seed=0)
+    good = {x: np.asarray(par.action_space(x).sample()) for x in par.agents}
+    for agent in discrete:
+        for dtype in (np.uint16, np.uint32, np.uint64):
+            fresh = envs.make(name)
+            fresh.reset(seed=0)
+            fresh.step(dict(good, **{agent: good[agent].astype(dtype)}))
+        with pytest.raises(TypeError, match=rf"{agent}.*real"):
+            par.step(dict(good, **{agent: good[agent].astype(np.complex128)}))
+        as_tensor = torch.as_tensor(good[agent]).to(torch.uint16)
+        par.step(dict(good, **{agent: as_tensor}))
+        break
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_probe_features_match_their_specs(name):
+    """Every env declares probe features; values match the declared kind, shape and
+    number of classes, for every agent, after reset and after steps."""
+    core = envs.make_vec(name, 6, seed=0)
+    core.reset()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for agent in core.possible_agents:
+            specs = core.probe_feature_specs(agent)
+            assert specs, f"{name} declares no probe features for {agent}"
+            feats = core.probe_features(agent)
+            assert list(feats) == [f.name for f in specs]
+            for f in specs:
+                value = feats[f.name]
+                assert tuple(value.shape) == (6, *f.shape), f.name
+                if f.kind == "categorical":
+                    assert value.dtype == torch.int64 and f.n_classes >= 2
+                    assert bool(((value >= 0) & (value < f.n_classes)).all())
+                else:
+                    assert f.kind == "continuous" and f.n_classes is None
+                    assert value.dtype == torch.float32
+                    assert bool(torch.isfinite(value).all())
+        core.step(random_actions(core, g))
+    with pytest.raises(ValueError, match="unknown agent"):
+        core.probe_features("nobody")
+
+
+def test_env_doctests():
+    import envs.controls
+    import envs.referential
+
+    for module in (envs, envs.controls, envs.referential):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
 
 
 def test_unknown_env_name():

@@ -212,3 +212,18 @@ def test_bad_config(config, error, key):
         Reach(1, **config)
     with pytest.raises(error, match=key):
         envs.make("reach_v0", **config)
+
+
+def test_probe_features_are_the_goal_and_its_offset():
+    core = envs.make_vec("reach_v0", 32, seed=0, dim=3)
+    obs, _ = core.reset()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(60):  # past some auto-resets
+        position, goal = obs["mover"][:, :3], obs["mover"][:, 3:6]
+        feats = core.probe_features("mover")
+        assert torch.equal(feats["goal"], goal)
+        torch.testing.assert_close(feats["goal_offset"], goal - position)
+        obs, *_ = core.step({"mover": torch.rand(32, 3, generator=g) * 2 - 1})
+    talk = envs.make_vec("reach_v0", 4, seed=0, speaker=True, goal_visible=False)
+    talk.reset()
+    assert torch.equal(talk.probe_features("speaker")["goal"], talk.goal)

@@ -256,3 +256,26 @@ def test_task_spec():
     cont = SpeakerListener(1, continuous_actions=True).task_spec()
     assert (cont.act_dim, cont.n_actions) == (5, None)
     assert SpeakerListener(1).task_spec(SPEAKER).n_actions == 3
+
+
+def test_probe_features_are_the_goal_and_its_offset():
+    """``goal`` is the landmark whose colour the speaker sees; ``goal_offset`` is
+    that landmark's entry of the listener's relative positions."""
+    core = envs.make_vec("speaker_listener_v0", 32, seed=0)
+    obs, _ = core.reset()
+    colours = torch.tensor(LANDMARK_COLOURS)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        goal = (obs[SPEAKER][:, None, :] == colours[None]).all(-1).float().argmax(1)
+        rel = obs[LISTENER][:, 2:8].reshape(32, 3, 2)
+        for agent in (SPEAKER, LISTENER):
+            feats = core.probe_features(agent)
+            assert torch.equal(feats["goal"], goal)
+            torch.testing.assert_close(
+                feats["goal_offset"], rel[torch.arange(32), goal], rtol=0, atol=1e-6
+            )
+        acts = {
+            SPEAKER: torch.randint(0, 3, (32,), generator=g),
+            LISTENER: torch.randint(0, 5, (32,), generator=g),
+        }
+        obs, *_ = core.step(acts)
