@@ -93,12 +93,12 @@ def run(scale: float = 1.0, seed: int = 0) -> list[tuple[str, str, float]]:
         (
             "topographic_similarity (hamming/edit)",
             f"{n_messages:,} messages, {few:,} pairs",
-            _time(lambda: topographic_similarity(meanings, messages, max_pairs=few)),
+            _time(lambda: topographic_similarity(messages, meanings, max_pairs=few)),
         ),
         (
             "topographic_similarity (hamming/edit)",
             f"{n_messages:,} messages, {many:,} pairs",
-            _time(lambda: topographic_similarity(meanings, messages, max_pairs=many)),
+            _time(lambda: topographic_similarity(messages, meanings, max_pairs=many)),
         ),
         (
             "message_report",

@@ -236,7 +236,7 @@ def summarize(args: Args, trainer, result, seed: int, wall_s: float) -> dict:
         msgs, means = result.messages.get(agent), result.meanings.get(agent)
         if msgs is not None and means is not None and len(msgs) >= 2:
             report = message_report(msgs, means, vocab_size=_vocab_size(trainer, agent))
-            summary.update(report)
+            summary.update(report.to_dict())
     return summary
 
 
