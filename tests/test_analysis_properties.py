@@ -29,6 +29,7 @@ from analysis.symbols import (
     mutual_information,
     perplexity,
     power_law_fit,
+    power_law_verdict,
     rank_frequency,
     symbol_counts,
     zipf_fit,
@@ -88,6 +89,15 @@ NONNEGATIVE = {
 _RANDOM_REPORT_FIELDS = {"mi_null_mean_bits", "mi_null_p95_bits", "mi_p_value"}
 
 # f(a, b) == f(b, a)
+# A decision over a fit: one of three outcomes.
+THREE_OUTCOMES = {
+    "power_law_verdict": lambda m, y: power_law_verdict(
+        power_law_fit(
+            m.ravel() + 1, alternatives=("lognormal", "exponential"), gof_bootstrap=5
+        )
+    ),
+}
+
 SYMMETRIC = {
     "mutual_information": lambda a, b: mutual_information(a, b),
     "topographic_similarity": lambda a, b: topographic_similarity(
@@ -122,7 +132,7 @@ PERMUTATION_INVARIANT = {
     ),
     "zipf_fit": lambda m, y: _fit_or_reject(zipf_fit, symbol_counts(m, unit="message")),
     # Slow (the truncated-power-law comparison takes ~1 s): one fixed example below.
-    "power_law_fit": lambda m, y: power_law_fit(m.ravel() + 1),
+    "power_law_fit": lambda m, y: power_law_fit(m.ravel() + 1, gof_bootstrap=20),
     # The permutation null and the chance floors are random (not invariant).
     "message_report": lambda m, y: {
         k: v
@@ -137,6 +147,7 @@ REGISTRIES = {
     "NONNEGATIVE": NONNEGATIVE,
     "SYMMETRIC": SYMMETRIC,
     "PERMUTATION_INVARIANT": PERMUTATION_INVARIANT,
+    "THREE_OUTCOMES": THREE_OUTCOMES,
 }
 
 
@@ -157,6 +168,8 @@ def _close(a, b):
         return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
     if isinstance(a, tuple | list):
         return len(a) == len(b) and all(_close(x, z) for x, z in zip(a, b))
+    if a is None or b is None or isinstance(a, str):
+        return a == b
     return np.allclose(a, b, rtol=1e-9, atol=1e-9)
 
 
@@ -198,6 +211,15 @@ def test_nonnegative(name, sample):
     value = NONNEGATIVE[name](*sample)
     assert value >= -1e-12
     assert np.isfinite(value)
+
+
+@pytest.mark.parametrize("name", sorted(THREE_OUTCOMES))
+def test_three_outcomes_fixed_example(name):
+    rng = np.random.default_rng(0)
+    messages = rng.zipf(2.0, (300, 2)) - 1
+    meanings = rng.integers(0, 3, (300, 2))
+    value = THREE_OUTCOMES[name](messages, meanings)
+    assert value in ("power_law", "heavy_tailed", "not_power_law")
 
 
 @pytest.mark.parametrize("name", sorted(SYMMETRIC))

@@ -1,6 +1,7 @@
 """Tests for analysis.symbols: counts, entropy, MI estimators, power-law / Zipf fits."""
 
 import contextlib
+import dataclasses
 import io
 import warnings
 
@@ -12,6 +13,8 @@ from analysis.symbols import (
     MITest,
     PowerLawFit,
     ZipfFit,
+    _power_law_sampler,
+    _power_law_scan,
     attribute_mutual_information,
     check_labels,
     check_messages,
@@ -21,6 +24,7 @@ from analysis.symbols import (
     mutual_information,
     perplexity,
     power_law_fit,
+    power_law_verdict,
     rank_frequency,
     symbol_counts,
     zipf_fit,
@@ -455,7 +459,7 @@ def _silent_powerlaw_fit(values):
         contextlib.redirect_stderr(io.StringIO()),
     ):
         warnings.simplefilter("ignore")
-        fit = powerlaw.Fit(values, discrete=True)
+        fit = powerlaw.Fit(values, discrete=True, estimate_discrete=False)
         comps = {
             name: fit.distribution_compare("power_law", name, normalized_ratio=True)
             for name in ("lognormal", "exponential", "truncated_power_law")
@@ -466,7 +470,7 @@ def _silent_powerlaw_fit(values):
 @pytest.mark.parametrize("a", [1.8, 2.0, 2.5])
 def test_power_law_alpha_recovered(a):
     values = np.random.default_rng(0).zipf(a, 5000)
-    fit = power_law_fit(values)
+    fit = power_law_fit(values, gof_bootstrap=None)
     assert isinstance(fit, PowerLawFit)
     assert abs(fit.alpha - a) < 0.1
     assert fit.n == 5000 and 0 < fit.n_tail <= 5000
@@ -475,7 +479,7 @@ def test_power_law_alpha_recovered(a):
 
 def test_power_law_comparisons_match_powerlaw_package():
     values = np.random.default_rng(0).zipf(2.0, 5000)
-    ours = power_law_fit(values)
+    ours = power_law_fit(values, gof_bootstrap=None)
     ref, comps = _silent_powerlaw_fit(values)
     assert ours.alpha == pytest.approx(ref.power_law.alpha)
     assert ours.xmin == ref.xmin
@@ -493,7 +497,8 @@ def test_power_law_is_silent(capfd):
 
 def test_power_law_fixed_xmin_and_zeros_dropped():
     values = np.concatenate([[0, 0], np.random.default_rng(2).zipf(2.0, 3000)])
-    fit = power_law_fit(values, xmin=2, alternatives=("exponential",))
+    fit = power_law_fit(values, xmin=2, alternatives=("exponential",), gof_bootstrap=20)
+    assert 0.0 <= fit.gof_p <= 1.0 and fit.verdict is None  # no lognormal test
     assert fit.xmin == 2.0
     assert fit.n == 3000
     assert fit.n_tail == int((values >= 2).sum())
@@ -501,7 +506,7 @@ def test_power_law_fixed_xmin_and_zeros_dropped():
 
 def test_power_law_alternatives_subset():
     values = np.random.default_rng(0).zipf(2.0, 2000)
-    fit = power_law_fit(values, alternatives=("exponential",))
+    fit = power_law_fit(values, alternatives=("exponential",), gof_bootstrap=None)
     assert set(fit.comparisons) == {"exponential"}
     assert fit.comparisons["exponential"][0] > 0  # power law preferred
     with pytest.raises(ValueError, match="alternatives must be a tuple drawn from"):
@@ -511,7 +516,8 @@ def test_power_law_alternatives_subset():
 
 
 def test_power_law_result_is_frozen():
-    fit = power_law_fit(np.random.default_rng(3).zipf(2.0, 500))
+    fit = power_law_fit(np.random.default_rng(3).zipf(2.0, 500), gof_bootstrap=None)
+    assert fit.gof_p is None and fit.gof_bootstrap == 0 and fit.verdict is None
     with pytest.raises(AttributeError):
         fit.alpha = 3.0
 
@@ -528,11 +534,152 @@ def test_power_law_result_is_frozen():
         ([1.5, 2.0], {}, "integers when discrete=True"),
         ([1, 2, 3], {"xmin": 0}, "xmin must be positive"),
         ([1, 2, 3], {"xmin": 3}, "fewer than 2 distinct tail values"),
+        ([1, 2, 3], {"gof_bootstrap": 0}, "gof_bootstrap must be >= 1, got 0"),
     ],
 )
 def test_power_law_errors(values, kwargs, match):
     with pytest.raises(ValueError, match=match):
         power_law_fit(values, **kwargs)
+
+
+def test_power_law_gof_type_errors():
+    with pytest.raises(TypeError, match="gof_bootstrap must be an int"):
+        power_law_fit([1, 2, 3], gof_bootstrap=1.5)
+
+
+# Validation of our xmin / alpha / KS machinery (used by the bootstrap) against the
+# powerlaw package on the same data: same candidates, same KS definition.
+def _package_fit(values):
+    import powerlaw
+
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
+        return powerlaw.Fit(values, discrete=True, estimate_discrete=False)
+
+
+def _laws(seed, n=2000):
+    rng = np.random.default_rng(seed)
+    return {
+        "zipf 2.0": rng.zipf(2.0, n),
+        "zipf 2.5": rng.zipf(2.5, n),
+        "zipf 1.7": rng.zipf(1.7, n),
+        "geometric": rng.geometric(0.1, n),
+        "lognormal": np.floor(np.exp(rng.normal(1.5, 1.2, n))) + 1,
+    }
+
+
+@pytest.mark.parametrize("law", sorted(_laws(0)))
+def test_power_law_scan_matches_powerlaw_package(law):
+    values = _laws(0)[law].astype(np.float64)
+    ref = _package_fit(values)
+    xmin, alpha, ks, n_tail = _power_law_scan(values, True)
+    assert xmin == ref.xmin
+    assert alpha == pytest.approx(ref.power_law.alpha, abs=2e-4)
+    assert ks == pytest.approx(ref.power_law.D, abs=1e-4)
+    assert n_tail == int((values >= xmin).sum())
+    # every valid candidate: same exponent (the package's Nelder-Mead: tol 1e-4)
+    res = ref.xmin_fitting_results
+    for x0, a, d, ok in zip(
+        res["xmins"][:25], res["alphas"], res["distances"], res["valid_fits"]
+    ):
+        if ok:
+            _, a_ours, d_ours, _ = _power_law_scan(values, True, x0)
+            assert a_ours == pytest.approx(a, abs=2e-4)
+            assert d_ours == pytest.approx(d, abs=1e-4)
+
+
+def test_power_law_sampler_matches_closed_form_pmf():
+    from scipy import special
+
+    rng = np.random.default_rng(0)
+    alpha, xmin = 2.5, 3.0
+    draws = _power_law_sampler(alpha, xmin, True)(rng, 200_000)
+    assert draws.min() == xmin and np.all(draws == np.round(draws))
+    for x in (3, 4, 5, 8, 20):
+        pmf = x**-alpha / special.zeta(alpha, xmin)
+        assert np.mean(draws == x) == pytest.approx(pmf, abs=4 * np.sqrt(pmf / 2e5))
+    tail = special.zeta(alpha, 1000.0) / special.zeta(alpha, xmin)
+    assert np.mean(draws >= 1000) == pytest.approx(tail, rel=0.15)
+    cont = _power_law_sampler(2.0, 1.0, False)(rng, 100_000)
+    assert np.mean(cont >= 10) == pytest.approx(0.1, abs=0.005)  # (x/xmin)^(1-a)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_power_law_gof_keeps_a_power_law_and_rejects_a_geometric(seed):
+    laws = _laws(seed + 10)
+    kept = power_law_fit(laws["zipf 2.0"], alternatives=("lognormal", "exponential"))
+    assert kept.gof_bootstrap == 100 and kept.gof_p >= 0.1
+    assert kept.verdict in ("power_law", "heavy_tailed")
+    geo = power_law_fit(laws["geometric"], alternatives=("lognormal", "exponential"))
+    assert geo.gof_p < 0.1 and geo.verdict == "not_power_law"
+
+
+def test_power_law_gof_is_seeded():
+    values = np.random.default_rng(4).zipf(2.0, 800)
+    a = power_law_fit(values, alternatives=(), gof_bootstrap=30, seed=5)
+    b = power_law_fit(values, alternatives=(), gof_bootstrap=30, seed=5)
+    assert a.gof_p == b.gof_p and a.gof_bootstrap == 30
+
+
+def _record(gof_p, r_ln, p_ln, r_ex, p_ex):
+    return PowerLawFit(
+        alpha=2.0,
+        xmin=1.0,
+        sigma=0.1,
+        ks_distance=0.01,
+        n_tail=100,
+        n=100,
+        comparisons={"lognormal": (r_ln, p_ln), "exponential": (r_ex, p_ex)},
+        gof_p=gof_p,
+        gof_bootstrap=100,
+    )
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (_record(0.5, 2.0, 0.01, 5.0, 0.001), "power_law"),
+        (_record(0.05, 2.0, 0.01, 5.0, 0.001), "not_power_law"),  # fit rejected
+        (_record(0.5, -2.0, 0.01, 5.0, 0.001), "not_power_law"),  # lognormal wins
+        (_record(0.5, 2.0, 0.01, -3.0, 0.02), "not_power_law"),  # exponential wins
+        (_record(0.5, 0.3, 0.7, 5.0, 0.001), "heavy_tailed"),  # ratio inconclusive
+        (_record(0.5, -0.3, 0.7, 5.0, 0.001), "heavy_tailed"),
+        (_record(0.1, 2.0, 0.01, 5.0, 0.001), "power_law"),  # gof_p >= level
+    ],
+)
+def test_power_law_verdict_outcomes(record, expected):
+    assert power_law_verdict(record) == expected
+
+
+def test_power_law_verdict_level_and_errors():
+    rec = _record(0.3, 2.0, 0.04, 5.0, 0.001)
+    assert power_law_verdict(rec, level=0.1) == "power_law"
+    assert power_law_verdict(rec, level=0.01) == "heavy_tailed"
+    assert power_law_verdict(rec, level=0.5) == "not_power_law"
+    with pytest.raises(ValueError, match="no gof_p"):
+        power_law_verdict(dataclasses.replace(rec, gof_p=None))
+    with pytest.raises(ValueError, match="lacks the comparisons"):
+        power_law_verdict(dataclasses.replace(rec, comparisons={}))
+    with pytest.raises(ValueError, match=r"level must lie in \(0, 1\)"):
+        power_law_verdict(rec, level=1.0)
+    with pytest.raises(TypeError, match="PowerLawFit"):
+        power_law_verdict({"gof_p": 0.5})
+
+
+@pytest.mark.slow
+def test_power_law_verdict_rates_on_synthetic_laws():
+    """The rates stated in power_law_verdict's docstring, on fresh data."""
+    from bench.analysis import power_law_rates
+
+    rates = {law: r for law, *r in power_law_rates(n_sets=20, seed=123)}
+    assert rates["power law alpha=2.0"][0] >= 0.75
+    assert rates["power law alpha=2.5"][0] >= 0.75
+    assert rates["geometric p=0.1"][3] >= 0.85  # not a power law
+    assert rates["lognormal mu=0.5 sigma=1.5"][1] <= 0.1  # called a power law
 
 
 # ------------------------------------------------------------------------ Zipf
@@ -564,6 +711,23 @@ def test_zipf_degenerate_equal_counts_is_zero():
 
 def test_zipf_order_invariant():
     assert zipf_fit([1, 10, 3]).s == zipf_fit([10, 3, 1]).s
+
+
+def test_zipf_flags_a_mostly_unobserved_alphabet():
+    counts = [50, 20, 10, 5, 2]
+    with pytest.warns(UserWarning, match="5 of 4096 types observed"):
+        fit = zipf_fit(counts, alphabet_size=4096)
+    assert fit.mostly_unobserved
+    assert fit.unobserved_fraction == pytest.approx(1 - 5 / 4096)
+    assert fit.s == zipf_fit(counts).s  # the fit itself is over observed types
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        full = zipf_fit(counts, alphabet_size=8)
+    assert not full.mostly_unobserved and full.alphabet_size == 8
+    plain = zipf_fit(counts)
+    assert plain.alphabet_size is None and plain.unobserved_fraction is None
+    with pytest.raises(ValueError, match="below the 5 observed types"):
+        zipf_fit(counts, alphabet_size=4)
 
 
 def test_zipf_errors():
