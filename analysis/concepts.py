@@ -20,6 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from analysis.validation import check_matrix, check_vector
+
 __all__ = [
     "check_activations",
     "check_vector",
@@ -32,29 +34,14 @@ __all__ = [
 def check_activations(activations, *, name: str = "activations") -> np.ndarray:
     """Validate activations of one layer: 2-D, non-empty, finite; float64.
 
+    :func:`analysis.validation.check_matrix` under this module's name.
+
     Examples
     --------
     >>> check_activations([[0.0, 1.0]]).shape
     (1, 2)
     """
-    array = np.asarray(activations, dtype=np.float64)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-D [n_samples, n_units], got {array.shape}")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or inf (shape {array.shape})")
-    return array
-
-
-def check_vector(vector, *, name: str = "vector") -> np.ndarray:
-    """Validate a concept vector: 1-D, non-empty, finite; float64."""
-    array = np.asarray(vector, dtype=np.float64)
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or inf (shape {array.shape})")
-    return array
+    return check_matrix(activations, name=name)
 
 
 def concept_vector(acts_concept, acts_random, *, seed: int = 0) -> np.ndarray:

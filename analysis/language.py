@@ -3,13 +3,18 @@
 Conventions
 -----------
 - ``messages``: 2-D integer array ``[n, message_length]`` of symbol ids (see
-  :func:`analysis.symbols.check_messages`). Messages are compared as whole
-  fixed-length rows; no end-of-sequence symbol is stripped.
+  :func:`analysis.validation.check_messages`). Messages are compared as whole
+  fixed-length rows; no end-of-sequence symbol is stripped (except by
+  ``bag_of_symbols_disentanglement(..., eos_id=...)``).
 - ``meanings``: 2-D array ``[n, n_attributes]`` (one row per message; a 1-D array is
   read as one attribute). For the discrete metrics (posdis, bosdis, context
   independence) each distinct value of a column is one attribute value.
-- Information quantities are plug-in estimates in bits; the disentanglement scores
-  are ratios and do not depend on the base.
+- Argument order everywhere: ``(messages, meanings)``.
+- The disentanglement scores use plug-in MI (the published definitions); they are
+  ratios and do not depend on the base. :func:`message_report` reports MI with the
+  bias-corrected default of :func:`analysis.symbols.mutual_information`.
+- Symbol ids are re-indexed densely wherever the metric allows (every metric
+  here), so ids near 1e9 cost memory in the number of symbols used.
 - Every score here is higher-is-better; ``topographic_similarity`` lies in
   ``[-1, 1]``, the others in ``[0, 1]``. Scores are Python ``float``.
 - Degenerate cases have fixed values named in each docstring (never NaN):
@@ -24,21 +29,28 @@ et al. 2018).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from analysis.symbols import (
-    _as_array,
-    _check_positive_int,
-    _row_ids,
-    check_messages,
+    attribute_mutual_information,
     entropy,
+    mi_test,
     mutual_information,
-    symbol_counts,
+)
+from analysis.validation import (
+    check_meanings,
+    check_messages,
+    check_positive_int,
+    dense_symbol_ids,
+    row_ids,
 )
 
 __all__ = [
+    "MessageReport",
     "bag_of_symbols_disentanglement",
     "check_meanings",
     "context_independence",
@@ -50,50 +62,9 @@ __all__ = [
 _DISTANCES = ("hamming", "euclidean", "cosine", "edit")
 
 
-def check_meanings(meanings, *, n_samples: int | None = None) -> np.ndarray:
-    """Validate meanings and return them as a 2-D array ``[n, n_attributes]``.
-
-    Parameters
-    ----------
-    meanings : array-like, shape (n,) or (n, n_attributes)
-        Numeric (int, bool or float) and finite. A 1-D array is one attribute.
-    n_samples : int, optional
-        Required number of rows (the number of messages).
-
-    Returns
-    -------
-    numpy.ndarray, shape (n, n_attributes)
-
-    Examples
-    --------
-    >>> check_meanings([1, 2, 3]).shape
-    (3, 1)
-    """
-    arr = _as_array(meanings, "meanings")
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(
-            f"meanings must be 1-D or 2-D [n, n_attributes], got shape {arr.shape}"
-        )
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"meanings is empty: shape {arr.shape}")
-    if not (arr.dtype == bool or np.issubdtype(arr.dtype, np.number)):
-        raise ValueError(f"meanings must be numeric, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"meanings must be real, got dtype {arr.dtype}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("meanings contains NaN or inf")
-    if n_samples is not None and arr.shape[0] != n_samples:
-        raise ValueError(
-            f"meanings has {arr.shape[0]} rows but there are {n_samples} messages"
-        )
-    return arr
-
-
-def _check_pair(meanings, messages, vocab_size=None):
+def _check_pair(messages, meanings, vocab_size=None):
     msgs = check_messages(messages, vocab_size=vocab_size)
-    return check_meanings(meanings, n_samples=msgs.shape[0]), msgs
+    return msgs, check_meanings(meanings, n_samples=msgs.shape[0])
 
 
 # ------------------------------------------------------------ topographic similarity
@@ -103,7 +74,7 @@ def _pair_indices(n: int, max_pairs: int | None, seed) -> tuple[np.ndarray, ...]
     """All pairs ``i < j``, or ``max_pairs`` of them drawn without replacement."""
     total = n * (n - 1) // 2
     if max_pairs is not None:
-        max_pairs = _check_positive_int(max_pairs, "max_pairs")
+        max_pairs = check_positive_int(max_pairs, "max_pairs")
     if max_pairs is None or max_pairs >= total:
         return np.triu_indices(n, k=1)
     rng = np.random.default_rng(seed)
@@ -152,8 +123,8 @@ def _pair_distances(x: np.ndarray, i, j, metric, name: str) -> np.ndarray:
 
 
 def topographic_similarity(
-    meanings,
     messages,
+    meanings,
     *,
     meaning_distance: str | Callable = "hamming",
     message_distance: str | Callable = "edit",
@@ -164,8 +135,8 @@ def topographic_similarity(
 
     Parameters
     ----------
-    meanings : array-like, shape (n,) or (n, n_attributes)
     messages : array-like of int, shape (n, message_length)
+    meanings : array-like, shape (n,) or (n, n_attributes)
     meaning_distance, message_distance : {"hamming", "euclidean", "cosine", "edit"}
         or callable
         Named distances are vectorised over pairs (``"edit"`` is Levenshtein, a
@@ -196,7 +167,7 @@ def topographic_similarity(
     >>> topographic_similarity(meanings, meanings, message_distance="hamming")
     1.0
     """
-    meanings, msgs = _check_pair(meanings, messages)
+    msgs, meanings = _check_pair(messages, meanings)
     n = msgs.shape[0]
     if n < 2:
         raise ValueError(f"topographic_similarity needs at least 2 messages, got {n}")
@@ -219,20 +190,24 @@ def topographic_similarity(
 # ------------------------------------------------------------------ disentanglement
 
 
-def _gap_score(factors: np.ndarray, attributes: np.ndarray) -> float:
+def _gap_score(factors, attributes: np.ndarray) -> float:
     """Mean over varying factors of (best MI - second MI) / H(factor).
 
-    ``factors``: [n, F] discrete variables (positions or symbol counts);
-    ``attributes``: [n, A] discrete meaning attributes.
+    ``factors``: an iterable of [n] discrete variables (positions or symbol
+    counts); ``attributes``: [n, A] discrete meaning attributes. MI is the plug-in
+    estimate, as in the published definition.
     """
-    attr_ids = [_row_ids(attributes[:, a]) for a in range(attributes.shape[1])]
+    attr_ids = [row_ids(attributes[:, a]) for a in range(attributes.shape[1])]
     scores = []
-    for f in range(factors.shape[1]):
-        ids = _row_ids(factors[:, f])
+    for factor in factors:
+        ids = row_ids(factor)
         h = entropy(np.bincount(ids))
         if h == 0:
             continue  # a constant factor carries nothing and is left out
-        mis = sorted((mutual_information(ids, a) for a in attr_ids), reverse=True)
+        mis = sorted(
+            (mutual_information(ids, a, correction="plugin") for a in attr_ids),
+            reverse=True,
+        )
         # With one attribute the second-best MI is taken to be 0.
         second = mis[1] if len(mis) > 1 else 0.0
         scores.append((mis[0] - second) / h)
@@ -242,19 +217,19 @@ def _gap_score(factors: np.ndarray, attributes: np.ndarray) -> float:
     return float(np.clip(np.mean(scores), 0.0, 1.0))
 
 
-def positional_disentanglement(meanings, messages) -> float:
+def positional_disentanglement(messages, meanings) -> float:
     """Positional disentanglement (posdis, Chaabouni et al. 2020).
 
     For each message position ``j`` with symbol ``s_j``: ``(I(s_j; a_1) - I(s_j;
     a_2)) / H(s_j)``, where ``a_1`` and ``a_2`` are the attributes with the highest
-    and second-highest mutual information with ``s_j``; averaged over positions with
-    non-zero entropy.
+    and second-highest (plug-in) mutual information with ``s_j``; averaged over
+    positions with non-zero entropy.
 
     Parameters
     ----------
+    messages : array-like of int, shape (n, message_length)
     meanings : array-like, shape (n,) or (n, n_attributes)
         Discrete attributes.
-    messages : array-like of int, shape (n, message_length)
 
     Returns
     -------
@@ -270,12 +245,28 @@ def positional_disentanglement(meanings, messages) -> float:
     >>> positional_disentanglement(meanings, meanings)
     1.0
     """
-    meanings, msgs = _check_pair(meanings, messages)
-    return _gap_score(msgs, meanings)
+    msgs, meanings = _check_pair(messages, meanings)
+    return _gap_score(msgs.T, meanings)
+
+
+def _symbol_count_columns(msgs: np.ndarray, drop: int | None):
+    """Per-message count of each used symbol (one column at a time, O(n) memory).
+
+    ``msgs`` holds dense ids ``0..k-1``; ``drop`` is a dense id left out.
+    """
+    n, length = msgs.shape
+    rows = np.repeat(np.arange(n), length)
+    flat = msgs.ravel()
+    order = np.argsort(flat, kind="stable")
+    symbols, starts = np.unique(flat[order], return_index=True)
+    ends = np.append(starts[1:], flat.size)
+    for s, a, b in zip(symbols, starts, ends):
+        if s != drop:
+            yield np.bincount(rows[order[a:b]], minlength=n)
 
 
 def bag_of_symbols_disentanglement(
-    meanings, messages, *, vocab_size: int | None = None
+    messages, meanings, *, vocab_size: int | None = None, eos_id: int | None = None
 ) -> float:
     """Bag-of-symbols disentanglement (bosdis, Chaabouni et al. 2020).
 
@@ -284,11 +275,16 @@ def bag_of_symbols_disentanglement(
 
     Parameters
     ----------
-    meanings : array-like, shape (n,) or (n, n_attributes)
     messages : array-like of int, shape (n, message_length)
+    meanings : array-like, shape (n,) or (n, n_attributes)
     vocab_size : int, optional
-        Number of symbols (default ``max(messages) + 1``); unused symbols have zero
-        entropy and are left out.
+        Number of symbols; only validates the ids (unused symbols have zero
+        entropy and are left out either way, so symbol ids of any size cost
+        memory in the number of symbols used, not in the largest id).
+    eos_id : int, optional
+        A symbol left out of the bags, e.g. an end-of-sequence or padding symbol.
+        Default ``None``: every symbol counts. EGG drops its end-of-sequence
+        symbol 0: pass ``eos_id=0`` to match its numbers.
 
     Returns
     -------
@@ -301,55 +297,61 @@ def bag_of_symbols_disentanglement(
     --------
     >>> meanings = [[0, 0], [0, 1], [1, 0], [1, 1]]
     >>> messages = [[0, 2], [0, 3], [1, 2], [1, 3]]  # attribute 2 uses symbols 2, 3
-    >>> bag_of_symbols_disentanglement(meanings, messages)
+    >>> bag_of_symbols_disentanglement(messages, meanings)
     1.0
     """
-    meanings, msgs = _check_pair(meanings, messages, vocab_size)
-    v = int(msgs.max()) + 1 if vocab_size is None else int(vocab_size)
+    msgs, meanings = _check_pair(messages, meanings, vocab_size)
+    if eos_id is not None:
+        if isinstance(eos_id, bool) or not isinstance(eos_id, int | np.integer):
+            raise TypeError(f"eos_id must be an int or None, got {type(eos_id)}")
+        if eos_id < 0:
+            raise ValueError(f"eos_id must be a symbol id >= 0, got {eos_id}")
+    used, dense = np.unique(msgs, return_inverse=True)
+    dense = dense.reshape(msgs.shape)
+    drop = None
+    if eos_id is not None and eos_id in used:
+        drop = int(np.searchsorted(used, eos_id))
+    return _gap_score(_symbol_count_columns(dense, drop), meanings)
+
+
+_CI_VARIANTS = ("bogin", "presence")
+
+
+def _ci_bogin(msgs: np.ndarray, meanings: np.ndarray) -> float:
+    """Published context independence: token counts over all concepts."""
+    n, length = msgs.shape
+    dense, n_symbols = dense_symbol_ids(msgs, None)
+    concept_ids, offset = [], 0
+    for a in range(meanings.shape[1]):
+        ids = row_ids(meanings[:, a])
+        concept_ids.append(ids + offset)
+        offset += int(ids.max()) + 1
+    concepts = np.stack(concept_ids, axis=1)  # [n, A] global concept ids
+    # M[c, v]: tokens v in messages whose meaning has concept c.
+    tokens = np.bincount(
+        dense.ravel() + n_symbols * np.repeat(np.arange(n), length),
+        minlength=n * n_symbols,
+    ).reshape(n, n_symbols)
+    m = np.zeros((offset, n_symbols))
+    np.add.at(m, concepts.ravel(), np.repeat(tokens, concepts.shape[1], axis=0))
+    p_v_given_c = m / m.sum(axis=1, keepdims=True)
+    p_c_given_v = m / np.maximum(m.sum(axis=0, keepdims=True), 1.0)
+    v_c = np.argmax(p_c_given_v, axis=1)  # ties: lowest symbol id
+    rows = np.arange(offset)
+    return float(np.mean(p_v_given_c[rows, v_c] * p_c_given_v[rows, v_c]))
+
+
+def _ci_presence(msgs: np.ndarray, meanings: np.ndarray) -> float:
+    """Our variant: message presence, normalised within each attribute."""
     n = msgs.shape[0]
-    counts = np.zeros((n, v), dtype=np.int64)
-    np.add.at(counts, (np.repeat(np.arange(n), msgs.shape[1]), msgs.ravel()), 1)
-    return _gap_score(counts, meanings)
-
-
-def context_independence(meanings, messages) -> float:
-    """Context independence (Bogin et al. 2018).
-
-    Concepts are ``(attribute, value)`` pairs. With ``p(v | c)`` the fraction of
-    messages for concept ``c`` that contain symbol ``v`` and ``p(c | v)`` the
-    fraction of messages containing ``v`` whose meaning has ``c``, each concept's
-    symbol is ``v_c = argmax_v p(c | v)`` (ties broken by the larger ``p(v | c)``,
-    then the lower symbol id) and the score is ``mean_c p(v_c | c) p(c | v_c)``.
-
-    Parameters
-    ----------
-    meanings : array-like, shape (n,) or (n, n_attributes)
-        Discrete attributes.
-    messages : array-like of int, shape (n, message_length)
-
-    Returns
-    -------
-    float
-        In ``[0, 1]``; 1 when each concept has its own symbol, used in every message
-        for that concept and nowhere else. Degenerate: a constant meaning (one
-        concept per attribute) scores the presence rate of its most frequent symbol
-        — 1.0 if some symbol is in every message.
-
-    Examples
-    --------
-    >>> meanings = [[0, 0], [0, 1], [1, 0], [1, 1]]
-    >>> context_independence(meanings, [[0, 2], [0, 3], [1, 2], [1, 3]])
-    1.0
-    """
-    meanings, msgs = _check_pair(meanings, messages)
-    n, n_symbols = msgs.shape[0], int(msgs.max()) + 1
+    dense, n_symbols = dense_symbol_ids(msgs, None)
     # Distinct (message, symbol) presence pairs.
-    key = np.unique(np.repeat(np.arange(n), msgs.shape[1]) * n_symbols + msgs.ravel())
+    key = np.unique(np.repeat(np.arange(n), msgs.shape[1]) * n_symbols + dense.ravel())
     sample, symbol = key // n_symbols, key % n_symbols
     n_v = np.bincount(symbol, minlength=n_symbols).astype(np.float64)
     scores = []
     for a in range(meanings.shape[1]):
-        ids = _row_ids(meanings[:, a])
+        ids = row_ids(meanings[:, a])
         k = int(ids.max()) + 1
         joint = np.bincount(
             ids[sample] * n_symbols + symbol, minlength=k * n_symbols
@@ -364,7 +366,178 @@ def context_independence(meanings, messages) -> float:
     return float(np.clip(np.mean(np.concatenate(scores)), 0.0, 1.0))
 
 
+def context_independence(messages, meanings, *, variant: str = "bogin") -> float:
+    """Context independence (Bogin et al. 2018).
+
+    Concepts are ``(attribute, value)`` pairs. Each concept ``c`` gets its most
+    associated symbol ``v_c = argmax_v p(c | v)`` and the score is
+    ``mean_c p(v_c | c) · p(c | v_c)``. The two variants differ in how the
+    probabilities are counted:
+
+    - ``"bogin"`` (default; the published definition, as in the public
+      implementation later papers use): ``M[c, v]`` counts the **tokens** ``v``
+      in the messages whose meaning has concept ``c``; ``p(v | c)`` normalises
+      ``M`` over symbols and ``p(c | v)`` over **all** concepts (of every
+      attribute). A perfectly compositional code with ``A`` attributes and
+      messages of length ``L`` scores ``1 / (A · L)``; ties of ``p(c | v)`` go
+      to the lowest symbol id.
+    - ``"presence"`` (this suite's earlier variant): ``p(v | c)`` is the
+      fraction of messages for ``c`` that **contain** ``v``, ``p(c | v)`` the
+      fraction of messages containing ``v`` whose meaning has ``c`` (normalised
+      within each attribute); ties go to the larger ``p(v | c)``, then the lower
+      id. A perfectly compositional code scores 1. The two rank codes
+      differently; say which one a number is.
+
+    Parameters
+    ----------
+    messages : array-like of int, shape (n, message_length)
+    meanings : array-like, shape (n,) or (n, n_attributes)
+        Discrete attributes.
+    variant : {"bogin", "presence"}, default "bogin"
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``. Symbol ids of any size are re-indexed densely (memory in
+        the number of symbols used). Degenerate: a constant meaning (one concept
+        per attribute) scores, under ``"presence"``, the presence rate of its most
+        frequent symbol (1.0 if some symbol is in every message) and, under
+        ``"bogin"``, ``p(v_c | c)`` of that symbol divided by ``A``.
+
+    Examples
+    --------
+    >>> meanings = [[0, 0], [0, 1], [1, 0], [1, 1]]
+    >>> messages = [[0, 2], [0, 3], [1, 2], [1, 3]]
+    >>> context_independence(messages, meanings)  # 1 / (2 attributes * length 2)
+    0.25
+    >>> context_independence(messages, meanings, variant="presence")
+    1.0
+    """
+    msgs, meanings = _check_pair(messages, meanings)
+    if variant == "bogin":
+        return _ci_bogin(msgs, meanings)
+    if variant == "presence":
+        return _ci_presence(msgs, meanings)
+    raise ValueError(f"variant must be one of {_CI_VARIANTS}, got {variant!r}")
+
+
 # ------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class MessageReport:
+    """Summary numbers of a batch of messages and their meanings.
+
+    The field names are the contract: they become ``summary.json`` keys and
+    ``symbols/<field>`` TensorBoard tags (see :meth:`to_dict` and
+    :meth:`scalars`). Information in bits.
+
+    Attributes
+    ----------
+    n_messages, distinct_messages : int
+    symbol_entropy_bits, symbol_perplexity : float
+        Over all symbol tokens (plug-in).
+    message_entropy_bits, message_perplexity : float
+        Over whole messages (plug-in).
+    message_meaning_mi_bits : float
+        Headline: MI between whole messages and whole meanings with the default
+        estimator of :func:`analysis.symbols.mutual_information` (jackknife).
+    mi_plugin_bits : float
+        The plug-in estimate.
+    mi_null_mean_bits, mi_null_p95_bits : float
+        Mean and 95th percentile of the plug-in MI over random re-pairings (the
+        significance baseline; never subtracted).
+    mi_p_value : float
+        Permutation test of MI > 0 (:func:`analysis.symbols.mi_test`).
+    mi_undersampled : bool
+        :attr:`analysis.symbols.MITest.undersampled`.
+    mi_n_joint_types : int
+        Occupied (message, meaning) cells.
+    attribute_mi_bits : tuple of float
+        MI between whole messages and each meaning attribute (same estimator).
+    attribute_mi_sum_bits : float
+        Their sum.
+    topsim, posdis, bosdis : float
+        Topographic similarity (Hamming meanings, edit-distance messages),
+        positional and bag-of-symbols disentanglement.
+    context_independence : float
+        The published variant (``variant="bogin"`` of
+        :func:`context_independence`): ``1 / (A · L)`` for a perfect code.
+    topsim_chance, posdis_chance, bosdis_chance, context_independence_chance
+        Chance floors: the mean of the metric over random re-pairings of
+        messages with meanings (``n_chance`` of them).
+    degenerate : bool
+        A collapsed channel: one distinct message, or constant meanings. The
+        metrics then keep their documented degenerate values; count such seeds
+        instead of averaging them in.
+    """
+
+    n_messages: int
+    distinct_messages: int
+    symbol_entropy_bits: float
+    symbol_perplexity: float
+    message_entropy_bits: float
+    message_perplexity: float
+    message_meaning_mi_bits: float
+    mi_plugin_bits: float
+    mi_null_mean_bits: float
+    mi_null_p95_bits: float
+    mi_p_value: float
+    mi_undersampled: bool
+    mi_n_joint_types: int
+    attribute_mi_bits: tuple[float, ...]
+    attribute_mi_sum_bits: float
+    topsim: float
+    topsim_chance: float
+    posdis: float
+    posdis_chance: float
+    bosdis: float
+    bosdis_chance: float
+    context_independence: float
+    context_independence_chance: float
+    degenerate: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able values by field name (tuples become lists).
+
+        Examples
+        --------
+        >>> r = message_report([[0], [1]] * 50, [0, 1] * 50)
+        >>> r.to_dict()["attribute_mi_bits"] == [r.attribute_mi_bits[0]]
+        True
+        """
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def scalars(self) -> dict[str, float]:
+        """Every number as a float scalar, for loggers.
+
+        Tuple fields become ``<name>/<index>``; booleans become 0.0 / 1.0.
+
+        Examples
+        --------
+        >>> r = message_report([[0], [1]] * 50, [0, 1] * 50)
+        >>> round(r.scalars()["attribute_mi_bits/0"], 1), r.scalars()["degenerate"]
+        (1.0, 0.0)
+        """
+        out: dict[str, float] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                for i, v in enumerate(value):
+                    out[f"{f.name}/{i}"] = float(v)
+            else:
+                out[f.name] = float(value)
+        return out
+
+
+def _chance(metric: Callable[[np.ndarray], float], n: int, n_chance: int, seed):
+    """Mean of ``metric(permutation)`` over random permutations of the pairing."""
+    rng = np.random.default_rng(seed)
+    return float(np.mean([metric(rng.permutation(n)) for _ in range(n_chance)]))
 
 
 def message_report(
@@ -373,70 +546,96 @@ def message_report(
     *,
     vocab_size: int | None = None,
     max_pairs: int | None = 20000,
+    n_permutations: int = 200,
+    n_chance: int = 10,
     seed: int | None = 0,
-) -> dict[str, float | int]:
+) -> MessageReport:
     """Summary numbers of a batch of messages and their meanings (for trainers).
 
     Parameters
     ----------
     messages : array-like of int, shape (n, message_length)
     meanings : array-like, shape (n,) or (n, n_attributes)
-        Discrete attributes; a meaning is a whole row for the MI keys.
+        Discrete attributes; a meaning is a whole row for the whole-meaning MI.
     vocab_size : int, optional
-        Number of symbols (default ``max(messages) + 1``).
+        Number of symbols (validates the ids). Symbol ids are re-indexed densely,
+        so ids near 1e9 cost no more memory than small ones.
     max_pairs : int or None, default 20000
         Pair sample for the topographic similarity (``None``: all pairs).
+    n_permutations : int, default 200
+        Re-pairings for the MI permutation test.
+    n_chance : int, default 10
+        Re-pairings averaged for each chance floor.
     seed : int or None, default 0
-        Seed of the pair sample and the MI shuffles.
+        Seed of the pair sample, the permutations and the chance floors.
 
     Returns
     -------
-    dict
-        JSON-serializable Python ``float``/``int`` values:
-
-        - ``n_messages``, ``distinct_messages`` (int)
-        - ``symbol_entropy_bits``, ``symbol_perplexity``: over all symbol tokens
-        - ``message_entropy_bits``, ``message_perplexity``: over whole messages
-        - ``message_meaning_mi_bits``: **headline**, shuffle-corrected MI between
-          whole messages and whole meanings (100 shuffles)
-        - ``message_meaning_mi_plugin_bits``, ``message_meaning_mi_miller_madow_bits``
-        - ``topsim`` (Hamming meanings, edit-distance messages), ``posdis``,
-          ``bosdis``, ``context_independence``
-
-        With fewer than 2 messages ``topsim`` is ``0.0``.
+    MessageReport
+        With fewer than 2 messages ``topsim`` and its floor are ``0.0``.
 
     Examples
     --------
     >>> meanings = [[0, 0], [0, 1], [1, 0], [1, 1]]
     >>> report = message_report(meanings, meanings)
-    >>> report["distinct_messages"], report["posdis"], report["symbol_perplexity"]
+    >>> report.distinct_messages, report.posdis, report.symbol_perplexity
     (4, 1.0, 2.0)
     """
     msgs = check_messages(messages, vocab_size=vocab_size)
     meanings = check_meanings(meanings, n_samples=msgs.shape[0])
-    sym = symbol_counts(msgs, vocab_size=vocab_size)
-    whole = symbol_counts(msgs, unit="message")
+    n_permutations = check_positive_int(n_permutations, "n_permutations")
+    n_chance = check_positive_int(n_chance, "n_chance")
+    dense, n_symbols = dense_symbol_ids(msgs, None)
+    sym = np.bincount(dense.ravel(), minlength=n_symbols)
+    whole = np.bincount(row_ids(dense))
     n = msgs.shape[0]
-    report: dict[str, float | int] = {
-        "n_messages": int(n),
-        "distinct_messages": int(whole.size),
-        "symbol_entropy_bits": entropy(sym),
-        "symbol_perplexity": float(2.0 ** entropy(sym)),
-        "message_entropy_bits": entropy(whole),
-        "message_perplexity": float(2.0 ** entropy(whole)),
-        "message_meaning_mi_bits": mutual_information(
-            msgs, meanings, correction="shuffle", seed=seed
-        ),
-        "message_meaning_mi_plugin_bits": mutual_information(msgs, meanings),
-        "message_meaning_mi_miller_madow_bits": mutual_information(
-            msgs, meanings, correction="miller_madow"
-        ),
-        # Degenerate: a single message has no pairs → 0.0.
-        "topsim": 0.0
-        if n < 2
-        else topographic_similarity(meanings, msgs, max_pairs=max_pairs, seed=seed),
-        "posdis": positional_disentanglement(meanings, msgs),
-        "bosdis": bag_of_symbols_disentanglement(meanings, msgs, vocab_size=vocab_size),
-        "context_independence": context_independence(meanings, msgs),
-    }
-    return report
+    test = mi_test(msgs, meanings, n_permutations=n_permutations, seed=seed)
+    attr_mi = attribute_mutual_information(msgs, meanings, seed=seed)
+    degenerate = bool(whole.size == 1 or np.all(meanings == meanings[0]))
+
+    def topsim(perm=None) -> float:
+        if n < 2:
+            return 0.0  # Degenerate: a single message has no pairs.
+        y = meanings if perm is None else meanings[perm]
+        return topographic_similarity(dense, y, max_pairs=max_pairs, seed=seed)
+
+    def posdis(perm=None) -> float:
+        return positional_disentanglement(
+            dense, meanings if perm is None else meanings[perm]
+        )
+
+    def bosdis(perm=None) -> float:
+        return bag_of_symbols_disentanglement(
+            dense, meanings if perm is None else meanings[perm]
+        )
+
+    def ci(perm=None) -> float:
+        return context_independence(dense, meanings if perm is None else meanings[perm])
+
+    chance_seed = None if seed is None else seed + 1
+    return MessageReport(
+        n_messages=int(n),
+        distinct_messages=int(whole.size),
+        symbol_entropy_bits=entropy(sym),
+        symbol_perplexity=float(2.0 ** entropy(sym)),
+        message_entropy_bits=entropy(whole),
+        message_perplexity=float(2.0 ** entropy(whole)),
+        message_meaning_mi_bits=test.estimate_bits,
+        mi_plugin_bits=test.plugin_bits,
+        mi_null_mean_bits=test.null_mean_bits,
+        mi_null_p95_bits=test.null_p95_bits,
+        mi_p_value=test.p_value,
+        mi_undersampled=test.undersampled,
+        mi_n_joint_types=test.n_joint_types,
+        attribute_mi_bits=tuple(float(v) for v in attr_mi),
+        attribute_mi_sum_bits=float(sum(attr_mi)),
+        topsim=topsim(),
+        topsim_chance=_chance(topsim, n, n_chance, chance_seed),
+        posdis=posdis(),
+        posdis_chance=_chance(posdis, n, n_chance, chance_seed),
+        bosdis=bosdis(),
+        bosdis_chance=_chance(bosdis, n, n_chance, chance_seed),
+        context_independence=ci(),
+        context_independence_chance=_chance(ci, n, n_chance, chance_seed),
+        degenerate=degenerate,
+    )

@@ -32,6 +32,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from analysis.validation import check_matrix, to_array
+
 __all__ = [
     "check_features",
     "check_representation",
@@ -49,21 +51,14 @@ MAX_AUTO_CLASSES = 20
 def check_representation(representation, *, name: str = "representation") -> np.ndarray:
     """Validate a representation: 2-D, non-empty, finite; returned as float64.
 
+    :func:`analysis.validation.check_matrix` under this module's name.
+
     Examples
     --------
     >>> check_representation([[1, 2], [3, 4]]).shape
     (2, 2)
     """
-    array = np.asarray(representation, dtype=np.float64)
-    if array.ndim != 2:
-        raise ValueError(
-            f"{name} must be 2-D [n_samples, n_units], got shape {array.shape}"
-        )
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or inf (shape {array.shape})")
-    return array
+    return check_matrix(representation, name=name)
 
 
 def check_features(features, n_samples: int, *, name: str = "features") -> np.ndarray:
@@ -74,7 +69,7 @@ def check_features(features, n_samples: int, *, name: str = "features") -> np.nd
     >>> check_features([0, 1, 1], 3).shape
     (3, 1)
     """
-    array = np.asarray(features, dtype=np.float64)
+    array = to_array(features, name).astype(np.float64)
     if array.ndim == 1:
         array = array[:, None]
     if array.ndim != 2:

@@ -31,6 +31,12 @@ import numpy as np
 from scipy.special import erfinv
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
+from analysis.validation import (
+    check_binary_labels,
+    check_positive_int,
+    deprecated_alias,
+)
+
 __all__ = [
     "GRID_SIZE",
     "ShortcutGenerator",
@@ -135,8 +141,7 @@ class ShortcutGenerator:
         self, n: int, *, seed: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw ``(X [n, dim], y [n] in {−1, +1}, latents [n, 2] = (z_s, z_c))``."""
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        n = check_positive_int(n, "n")
         rng = np.random.default_rng(seed)
         y = rng.choice(np.array([-1, 1]), size=n)
         latents = y[:, None] * np.asarray(self.mu)[None, :] + rng.normal(size=(n, 2))
@@ -296,26 +301,7 @@ def probe_grid(
     return grid_s.ravel(), grid_c.ravel()
 
 
-def check_labels(labels, n: int) -> np.ndarray:
-    """Map predicted labels in {0, 1} or {−1, +1} to {−1, +1}; ValueError otherwise.
-
-    Examples
-    --------
-    >>> check_labels([0, 1, 1], 3)
-    array([-1,  1,  1])
-    """
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.shape != (n,):
-        raise ValueError(f"predictions must have shape ({n},), got {labels.shape}")
-    values = set(np.unique(labels).tolist())
-    if not values <= {-1, 0, 1} or {-1, 0} <= values:
-        raise ValueError(
-            f"predictions must be labels in {{0, 1}} or {{-1, 1}}, got values "
-            f"{sorted(values)[:5]}"
-        )
-    return np.where(labels > 0, 1, -1)
+check_labels = deprecated_alias(check_binary_labels, "analysis.shortcut.check_labels")
 
 
 def reliance(
@@ -335,7 +321,7 @@ def reliance(
     1.0
     """
     z_s, z_c = probe_grid(generator, size=size)
-    y_hat = check_labels(predict_fn(generator.embed(z_s, z_c)), z_s.size)
+    y_hat = check_binary_labels(predict_fn(generator.embed(z_s, z_c)), z_s.size)
     return float(np.mean(y_hat * (np.sign(z_s) - np.sign(z_c))))
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from analysis.validation import check_matrix, check_positive_int, to_array
+
 __all__ = [
     "LMSInfo",
     "RandomizedAUC",
@@ -92,10 +94,8 @@ class RandomizedAUC:
 
 
 def _check_common(n: int, dim: int, margin: float, width: float) -> None:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 1:
-        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    check_positive_int(n, "n")
+    check_positive_int(dim, "dim")
     if not width > 0:
         raise ValueError(f"width must be positive, got {width}")
     if not 0 <= margin < width:
@@ -325,12 +325,8 @@ def check_dataset(X, y) -> tuple[np.ndarray, np.ndarray]:
     >>> check_dataset([[0.0], [1.0]], [0, 1])[1]
     array([0, 1])
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y)
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
-    if not np.isfinite(X).all():
-        raise ValueError(f"X contains NaN or inf (shape {X.shape})")
+    X = check_matrix(X, name="X")
+    y = to_array(y, "y")
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
     values = set(np.unique(y).tolist())

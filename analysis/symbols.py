@@ -17,12 +17,14 @@ Conventions
   information ``0.0`` with anything. Inputs too small to fit (fewer than two distinct
   values) raise ``ValueError`` instead of returning NaN.
 
-Mutual information is biased upward when there are few samples per distinct value
-(the plug-in estimator reads ≈2.2 bits between *independent* variables with 1,000
-samples, 600 distinct ``x`` values and 8 ``y`` values). ``correction="shuffle"``
-(the mean plug-in MI of shuffled pairings subtracted) is the headline estimate used
-by :func:`analysis.language.message_report`; Miller–Madow is offered for comparison
-and under-corrects in that regime.
+Mutual information from few samples is biased: up when the joint table is spread
+over many cells (the plug-in estimator reads ≈2.2 bits between *independent*
+variables with 1,000 samples, 600 distinct ``x`` values and 8 ``y`` values), down
+for a near-deterministic code whose message entropy is undersampled. The default
+estimator of :func:`mutual_information` is the leave-one-out jackknife, chosen by the
+measurements of ``bench/mi_estimators.py`` (``docs/mi_estimators.md``);
+:func:`mi_test` adds the permutation null and p-value, the significance baseline
+(never subtracted as a correction).
 """
 
 from __future__ import annotations
@@ -30,22 +32,42 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 from scipy import optimize, special
 
+from analysis.validation import (
+    MAX_DENSE_SYMBOLS,
+    check_base,
+    check_counts,
+    check_meanings,
+    check_messages,
+    check_nonnegative_vector,
+    check_positive_int,
+    check_probability,
+    check_same_length,
+    check_value_ids,
+    deprecated_alias,
+    row_ids,
+)
+
 __all__ = [
+    "DEFAULT_MI_ESTIMATOR",
+    "MITest",
     "PowerLawFit",
     "ZipfFit",
+    "attribute_mutual_information",
     "check_labels",
     "check_messages",
     "check_symbol_counts",
     "entropy",
+    "mi_test",
     "mutual_information",
     "perplexity",
     "power_law_fit",
+    "power_law_verdict",
     "rank_frequency",
     "symbol_counts",
     "zipf_fit",
@@ -59,175 +81,9 @@ _SHUFFLE_CHUNK_ELEMENTS = 1 << 22
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def _as_array(x, name: str) -> np.ndarray:
-    if hasattr(x, "detach"):  # torch tensor
-        x = x.detach().cpu().numpy()
-    try:
-        return np.asarray(x)
-    except (TypeError, ValueError) as err:  # ragged lists
-        raise ValueError(f"{name} could not be converted to an array: {err}") from err
-
-
-def _integer_values(arr: np.ndarray, name: str) -> np.ndarray:
-    """Cast a bool/int/integral-float array to int64 or raise ``ValueError``."""
-    if arr.dtype == bool or np.issubdtype(arr.dtype, np.integer):
-        return arr.astype(np.int64, copy=False)
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} contains NaN or inf")
-        if not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must hold integer ids; got non-integer floats")
-        return arr.astype(np.int64)
-    raise ValueError(f"{name} must have an integer dtype, got dtype {arr.dtype}")
-
-
-def check_messages(messages, *, vocab_size: int | None = None) -> np.ndarray:
-    """Validate a batch of messages and return it as an ``int64`` array ``[n, L]``.
-
-    Parameters
-    ----------
-    messages : array-like of int, shape (n_messages, message_length)
-        Symbol ids. Integral floats are accepted; NaN, non-integers, negative ids and
-        ids ``>= vocab_size`` are rejected.
-    vocab_size : int, optional
-        Number of symbols. If given, every id must be below it.
-
-    Returns
-    -------
-    numpy.ndarray of int64, shape (n_messages, message_length)
-
-    Examples
-    --------
-    >>> check_messages([[0, 1], [1, 1]]).shape
-    (2, 2)
-    """
-    arr = _as_array(messages, "messages")
-    if arr.ndim != 2:
-        raise ValueError(
-            f"messages must be 2-D [n_messages, message_length], got shape {arr.shape}"
-        )
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"messages is empty: shape {arr.shape}")
-    arr = _integer_values(arr, "messages")
-    if arr.min() < 0:
-        raise ValueError(f"messages contains a negative symbol id {arr.min()}")
-    if vocab_size is not None:
-        vocab_size = _check_positive_int(vocab_size, "vocab_size")
-        if arr.max() >= vocab_size:
-            raise ValueError(
-                f"messages contains symbol id {arr.max()} >= vocab_size={vocab_size}"
-            )
-    return arr
-
-
-def _nonnegative_vector(x, name: str) -> np.ndarray:
-    """1-D, non-empty, real, finite, non-negative → float64 (else ``ValueError``)."""
-    arr = _as_array(x, name)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty")
-    real = arr.dtype == bool or np.issubdtype(arr.dtype, np.integer)
-    if not (real or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"{name} must be real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
-    if arr.min() < 0:
-        raise ValueError(f"{name} contains a negative value {arr.min():g}")
-    return arr
-
-
-def check_symbol_counts(counts) -> np.ndarray:
-    """Validate a 1-D vector of non-negative counts (or weights) with positive sum.
-
-    Parameters
-    ----------
-    counts : array-like, shape (n_types,)
-        Non-negative, finite. Zeros are allowed (unused symbols).
-
-    Returns
-    -------
-    numpy.ndarray of float64, shape (n_types,)
-
-    Examples
-    --------
-    >>> check_symbol_counts([3, 0, 1]).tolist()
-    [3.0, 0.0, 1.0]
-    """
-    arr = _nonnegative_vector(counts, "counts")
-    if arr.sum() <= 0:
-        raise ValueError("counts sum to zero")
-    return arr
-
-
-def check_labels(x, *, name: str = "x") -> np.ndarray:
-    """Map a variable's observations to dense integer ids ``0..k-1``.
-
-    Parameters
-    ----------
-    x : array-like, shape (n,) or (n, d)
-        One observation per entry (1-D) or per row (2-D; each row, e.g. a whole
-        message or meaning vector, is one value). Numbers, bools or strings;
-        NaN is rejected.
-    name : str
-        Name used in error messages.
-
-    Returns
-    -------
-    numpy.ndarray of int64, shape (n,)
-        ``ids[i] == ids[j]`` iff observations ``i`` and ``j`` are equal.
-
-    Examples
-    --------
-    >>> check_labels([[1, 2], [3, 4], [1, 2]]).tolist()
-    [0, 1, 0]
-    """
-    arr = _as_array(x, name)
-    if arr.ndim not in (1, 2):
-        raise ValueError(f"{name} must be 1-D or 2-D, got shape {arr.shape}")
-    if arr.shape[0] == 0 or (arr.ndim == 2 and arr.shape[1] == 0):
-        raise ValueError(f"{name} is empty: shape {arr.shape}")
-    if arr.dtype == object:
-        raise ValueError(f"{name} must be numeric, bool or str, got dtype object")
-    if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
-        raise ValueError(f"{name} contains NaN")
-    return _row_ids(arr)
-
-
-def _row_ids(arr: np.ndarray) -> np.ndarray:
-    """Dense ids of the rows of a 2-D array (or the entries of a 1-D one)."""
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim == 1:
-        return np.unique(arr, return_inverse=True)[1].reshape(-1).astype(np.int64)
-    if arr.dtype == bool or np.issubdtype(arr.dtype, np.integer):
-        # Mixed-radix key per row: one 1-D unique instead of a row-wise sort.
-        cols = arr.astype(np.int64) - arr.min(axis=0)
-        radix = cols.max(axis=0) + 1
-        if np.sum(np.log2(radix.astype(np.float64))) < 62:
-            mult = np.concatenate([[1], np.cumprod(radix[::-1])[:-1]])[::-1]
-            return _row_ids(cols @ mult)
-    return np.unique(arr, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
-
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
-def _check_base(base) -> float:
-    if isinstance(base, bool) or not isinstance(base, int | float | np.number):
-        raise TypeError(f"base must be a number, got {type(base).__name__}")
-    if not np.isfinite(base) or base <= 0 or base == 1:
-        raise ValueError(f"base must be positive and != 1, got {base}")
-    return float(base)
-
+# The checks live in analysis.validation; the public names stay importable here.
+check_symbol_counts = check_counts
+check_labels = deprecated_alias(check_value_ids, "analysis.symbols.check_labels")
 
 # --------------------------------------------------------------------------- counts
 
@@ -256,6 +112,14 @@ def symbol_counts(
     -------
     numpy.ndarray of int64
 
+    Raises
+    ------
+    ValueError
+        With ``unit="symbol"``, a table longer than
+        :data:`analysis.validation.MAX_DENSE_SYMBOLS` (ids near 1e9, or such a
+        ``vocab_size``): it would allocate gigabytes. Count whole messages, or
+        re-index the symbols densely first.
+
     Examples
     --------
     >>> symbol_counts([[0, 1], [1, 1]], vocab_size=3).tolist()
@@ -265,10 +129,17 @@ def symbol_counts(
     """
     arr = check_messages(messages, vocab_size=vocab_size)
     if unit == "symbol":
+        length = int(arr.max()) + 1 if vocab_size is None else int(vocab_size)
+        if length > MAX_DENSE_SYMBOLS:
+            raise ValueError(
+                f"symbol_counts would allocate a table of {length} symbols (ids up "
+                f"to {int(arr.max())}); the limit is {MAX_DENSE_SYMBOLS}: re-index "
+                "the symbols densely (np.unique(..., return_inverse=True))"
+            )
         minlength = 0 if vocab_size is None else int(vocab_size)
         return np.bincount(arr.ravel(), minlength=minlength).astype(np.int64)
     if unit == "message":
-        counts = np.bincount(_row_ids(arr)).astype(np.int64)
+        counts = np.bincount(row_ids(arr)).astype(np.int64)
         return counts[np.argsort(-counts, kind="stable")]
     raise ValueError(f"unit must be 'symbol' or 'message', got {unit!r}")
 
@@ -296,8 +167,8 @@ def entropy(counts, *, base: float = 2) -> float:
     >>> entropy([5, 0])
     0.0
     """
-    c = check_symbol_counts(counts)
-    base = _check_base(base)
+    c = check_counts(counts)
+    base = check_base(base)
     p = c[c > 0] / c.sum()
     h = float(-(p * np.log(p)).sum() / np.log(base))
     # One type: -0.0 (or rounding just below 0) is reported as 0.0.
@@ -345,17 +216,24 @@ def rank_frequency(counts) -> tuple[np.ndarray, np.ndarray]:
     >>> r.tolist(), f.tolist()
     ([1, 2], [0.75, 0.25])
     """
-    c = check_symbol_counts(counts)
+    c = check_counts(counts)
     c = np.sort(c[c > 0])[::-1]
     return np.arange(1, c.size + 1, dtype=np.int64), c / c.sum()
 
 
 # ------------------------------------------------------------- mutual information
+#
+# Estimators, all in nats internally. ``xi``/``yi`` are dense ids (0..k-1).
 
 
 def _sum_clogc(counts: np.ndarray) -> float:
     c = counts[counts > 0].astype(np.float64)
     return float((c * np.log(c)).sum())
+
+
+def _clogc(c: np.ndarray) -> np.ndarray:
+    c = np.asarray(c, dtype=np.float64)
+    return c * np.log(np.maximum(c, 1.0))
 
 
 def _joint_counts(xi: np.ndarray, yi: np.ndarray, ny: int, nbins: int) -> np.ndarray:
@@ -367,12 +245,59 @@ def _joint_counts(xi: np.ndarray, yi: np.ndarray, ny: int, nbins: int) -> np.nda
     return np.diff(np.concatenate([[0], edges, [key.size]]))
 
 
-def _plugin_mi_nats(xi: np.ndarray, yi: np.ndarray, nx: int, ny: int) -> float:
-    n = xi.size
-    s_x = _sum_clogc(np.bincount(xi, minlength=nx))
-    s_y = _sum_clogc(np.bincount(yi, minlength=ny))
-    s_xy = _sum_clogc(_joint_counts(xi, yi, ny, nx * ny))
-    return np.log(n) + (s_xy - s_x - s_y) / n
+@dataclass(frozen=True)
+class _Table:
+    """Counts of a paired sample: marginals and the occupied joint cells."""
+
+    n: int
+    cx: np.ndarray  # count of each x value
+    cy: np.ndarray  # count of each y value
+    cell_x: np.ndarray  # x id of each occupied joint cell
+    cell_y: np.ndarray  # y id of each occupied joint cell
+    cell_n: np.ndarray  # count of each occupied joint cell
+
+
+def _table(xi: np.ndarray, yi: np.ndarray) -> _Table:
+    ny = int(yi.max()) + 1
+    keys, cell_n = np.unique(xi * ny + yi, return_counts=True)
+    return _Table(
+        n=int(xi.size),
+        cx=np.bincount(xi),
+        cy=np.bincount(yi),
+        cell_x=keys // ny,
+        cell_y=keys % ny,
+        cell_n=cell_n,
+    )
+
+
+def _plugin_nats(t: _Table) -> float:
+    s = _sum_clogc(t.cell_n) - _sum_clogc(t.cx) - _sum_clogc(t.cy)
+    return float(np.log(t.n) + s / t.n)
+
+
+def _miller_madow_nats(t: _Table) -> float:
+    # Each entropy gets +(k - 1) / (2n), k its number of observed values.
+    k_x, k_y = np.count_nonzero(t.cx), np.count_nonzero(t.cy)
+    return _plugin_nats(t) + (k_x + k_y - t.cell_n.size - 1) / (2.0 * t.n)
+
+
+def _jackknife_nats(t: _Table) -> float:
+    """Leave-one-out jackknife of the plug-in MI, in closed form over the cells.
+
+    Leaving out one sample of cell (a, b) lowers n_ab, n_a and n_b by one, so the
+    n leave-one-out values take one value per occupied cell.
+    """
+    n = t.n
+    if n < 2:
+        return _plugin_nats(t)
+    s_xy, s_x, s_y = _sum_clogc(t.cell_n), _sum_clogc(t.cx), _sum_clogc(t.cy)
+    na, nb, nab = t.cx[t.cell_x], t.cy[t.cell_y], t.cell_n
+    d_xy = _clogc(nab - 1) - _clogc(nab)
+    d_x = _clogc(na - 1) - _clogc(na)
+    d_y = _clogc(nb - 1) - _clogc(nb)
+    loo = np.log(n - 1) + (s_xy + d_xy - s_x - d_x - s_y - d_y) / (n - 1)
+    mean_loo = float(nab @ loo) / n
+    return n * _plugin_nats(t) - (n - 1) * mean_loo
 
 
 def _shuffled_mi_nats(
@@ -423,11 +348,56 @@ def _shuffled_mi_nats(
     return np.log(n) + (s_xy - s_x - s_y) / n
 
 
+#: The estimator :func:`mutual_information` uses when none is named (chosen by the
+#: numbers of ``bench/mi_estimators.py``; see ``docs/mi_estimators.md``).
+DEFAULT_MI_ESTIMATOR = "jackknife"
+
+_CORRECTIONS = ("jackknife", "plugin", "miller_madow", "shuffle")
+
+
+def _paired_ids(messages, meanings) -> tuple[np.ndarray, np.ndarray]:
+    xi = check_value_ids(messages, name="messages")
+    yi = check_value_ids(meanings, name="meanings")
+    check_same_length(("messages", xi.size), ("meanings", yi.size))
+    return xi, yi
+
+
+def _mi_nats(xi, yi, correction: str, n_shuffles: int, seed) -> float:
+    """One estimate in nats; ``xi``, ``yi`` dense ids, both non-constant."""
+    t = _table(xi, yi)
+    if correction == "jackknife":
+        return _jackknife_nats(t)
+    plugin = max(_plugin_nats(t), 0.0)  # clip float rounding below 0
+    if correction == "plugin":
+        return plugin
+    if correction == "miller_madow":
+        return _miller_madow_nats(t)
+    null = _shuffled_mi_nats(xi, yi, t.cx.size, t.cy.size, n_shuffles, seed)
+    return plugin - float(null.mean())
+
+
+def _check_correction(correction) -> str:
+    if correction == "none":
+        warnings.warn(
+            "correction='none' is deprecated; use correction='plugin'",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return "plugin"
+    if correction not in _CORRECTIONS:
+        raise ValueError(
+            f"correction must be one of {_CORRECTIONS}, got {correction!r}"
+        )
+    return correction
+
+
 def mutual_information(
-    x,
-    y,
+    messages,
+    meanings,
     *,
-    correction: Literal["none", "miller_madow", "shuffle"] = "none",
+    correction: Literal[
+        "jackknife", "plugin", "miller_madow", "shuffle"
+    ] = DEFAULT_MI_ESTIMATOR,
     base: float = 2,
     n_shuffles: int = 100,
     seed: int | None = 0,
@@ -436,19 +406,32 @@ def mutual_information(
 
     Parameters
     ----------
-    x, y : array-like, shape (n,) or (n, d)
-        Paired observations. A 2-D input is read row-wise: each row (a whole message,
-        a meaning vector) is one value.
-    correction : {"none", "miller_madow", "shuffle"}, default "none"
-        ``"none"``: plug-in estimate, ``>= 0`` and biased upward by roughly
-        ``(k_xy - k_x - k_y + 1) / (2n)`` nats when values are rarely repeated.
-        ``"miller_madow"``: each entropy gets ``+(k - 1) / (2n)`` nats (``k`` the
-        number of observed values); this lowers the bias but **under-corrects** when
-        most joint values are seen once (e.g. 1,000 samples, 600 distinct ``x``),
-        and can go negative. ``"shuffle"``: plug-in minus the mean plug-in MI of
-        ``n_shuffles`` random re-pairings of ``y`` with ``x`` (the permutation null);
-        ≈0 for independent variables, can be slightly negative. This is the headline
-        estimate in :func:`analysis.language.message_report`.
+    messages, meanings : array-like, shape (n,) or (n, d)
+        Paired observations of any two discrete variables. A 2-D input is read
+        row-wise: each row (a whole message, a meaning vector) is one value.
+    correction : {"jackknife", "plugin", "miller_madow", "shuffle"}, default
+        "jackknife"
+        The estimator.
+
+        - ``"jackknife"`` (default): leave-one-out jackknife of the plug-in
+          estimate, ``n·I - (n-1)·mean_i I_{-i}`` (computed in closed form over
+          the occupied cells). Chosen by the table below: of the candidates
+          measured it is the only one whose error is within 0.25 bits on every
+          deterministic code at ``n >= 200``; no other candidate beats it on
+          every case.
+        - ``"plugin"``: maximum-likelihood estimate; ``>= 0``, biased **up** by
+          about ``(k_xy - k_x - k_y + 1) / (2n)`` nats when the joint table is
+          full, and **down** for a near-deterministic code at small ``n`` (its
+          entropy is underestimated).
+        - ``"miller_madow"``: each entropy gets ``+(k - 1) / (2n)`` nats (``k``
+          observed values). Under-corrects an undersampled table; can go
+          negative.
+        - ``"shuffle"``: plug-in minus the mean plug-in of ``n_shuffles``
+          random re-pairings. This is **not a bias correction**: the permutation
+          mean is the bias *under independence*, the largest any table can have,
+          so subtracting it removes real information from an informative code
+          (57% of a deterministic 131-message code at ``n = 2,000``). It is kept
+          as the significance baseline; use :func:`mi_test` for the test.
     base : float, default 2
         Logarithm base (bits by default).
     n_shuffles : int, default 100
@@ -459,44 +442,213 @@ def mutual_information(
     Returns
     -------
     float
-        Degenerate: if either variable is constant the plug-in MI is ``0.0`` (and so
-        are the corrected values).
+        The jackknife and Miller–Madow values can be slightly negative for
+        independent variables. Degenerate: if either variable is constant the
+        result is ``0.0`` for every estimator.
+
+    Notes
+    -----
+    No estimator is unbiased when ``n`` is far below the number of occupied
+    joint cells (Paninski 2003): check ``MITest.undersampled`` from
+    :func:`mi_test`. Measured on 256 uniform meanings and codes of 16–256
+    messages, 20 draws per cell (``python -m bench.mi_estimators``, 2026-11-30;
+    the full table with every candidate, Miller–Madow, quadratic extrapolation,
+    Grassberger, Chao–Shen and NSB included, is ``docs/mi_estimators.md``),
+    bits, mean ± sd:
+
+    ================  ====  ======  =============  =============  =============
+    case              true  n       plugin         jackknife      shuffle
+    ================  ====  ======  =============  =============  =============
+    det 131           6.88  200     6.35 ± 0.06    6.87 ± 0.09    0.65 ± 0.05
+    det 131           6.88  2,000   6.83 ± 0.02    6.88 ± 0.02    2.99 ± 0.01
+    det 256           8.00  200     6.96 ± 0.07    7.82 ± 0.11    0.68 ± 0.06
+    det 256           8.00  500     7.59 ± 0.03    8.04 ± 0.05    1.37 ± 0.03
+    det 256           8.00  2,000   7.90 ± 0.01    8.00 ± 0.01    3.03 ± 0.01
+    noisy 256 p=.9    6.74  200     6.86 ± 0.05    7.64 ± 0.09    0.55 ± 0.06
+    noisy 256 p=.9    6.74  2,000   7.47 ± 0.03    7.42 ± 0.05    2.59 ± 0.03
+    noisy 256 p=.9    6.74  20,000  7.24 ± 0.01    7.10 ± 0.02    5.25 ± 0.01
+    indep 16          0.00  200     3.33 ± 0.07    2.87 ± 0.11    -0.00 ± 0.02
+    indep 16          0.00  2,000   1.38 ± 0.02    0.43 ± 0.03    -0.00 ± 0.02
+    indep 16          0.00  20,000  0.14 ± 0.00    -0.01 ± 0.00   -0.00 ± 0.00
+    indep 256         0.00  20,000  1.98 ± 0.00    0.83 ± 0.01    0.00 ± 0.00
+    ================  ====  ======  =============  =============  =============
+
+    (``true``: the closed-form MI; ``det k``: a deterministic code onto ``k``
+    messages; ``noisy k p``: the coded message with probability ``p``, else
+    uniform; ``indep k``: independent. On the full grid every cell whose
+    jackknife is off by more than 0.02 bits is flagged ``undersampled`` by
+    :func:`mi_test` in every draw.)
 
     Examples
     --------
     >>> x = [0, 0, 1, 1]
-    >>> mutual_information(x, [1, 1, 0, 0])
+    >>> mutual_information(x, [1, 1, 0, 0], correction="plugin")
     1.0
-    >>> mutual_information(x, [0, 1, 0, 1])
+    >>> mutual_information(x, [0, 1, 0, 1], correction="plugin")
     0.0
     """
-    xi = check_labels(x, name="x")
-    yi = check_labels(y, name="y")
-    if xi.size != yi.size:
-        raise ValueError(
-            f"x and y must have the same number of samples, got {xi.size} and {yi.size}"
-        )
-    base = _check_base(base)
-    n = xi.size
-    nx, ny = int(xi.max()) + 1, int(yi.max()) + 1
-    if nx == 1 or ny == 1:
+    xi, yi = _paired_ids(messages, meanings)
+    correction = _check_correction(correction)
+    base = check_base(base)
+    n_shuffles = check_positive_int(n_shuffles, "n_shuffles")
+    if xi.max() == 0 or yi.max() == 0:
         # Degenerate: a constant variable carries no information.
         return 0.0
-    mi = max(_plugin_mi_nats(xi, yi, nx, ny), 0.0)  # clip float rounding below 0
-    if correction == "none":
-        pass
-    elif correction == "miller_madow":
-        k_xy = np.unique(xi * ny + yi).size
-        mi += (nx + ny - k_xy - 1) / (2.0 * n)
-    elif correction == "shuffle":
-        n_shuffles = _check_positive_int(n_shuffles, "n_shuffles")
-        mi -= float(_shuffled_mi_nats(xi, yi, nx, ny, n_shuffles, seed).mean())
-    else:
-        raise ValueError(
-            "correction must be 'none', 'miller_madow' or 'shuffle', "
-            f"got {correction!r}"
+    return float(_mi_nats(xi, yi, correction, n_shuffles, seed) / np.log(base))
+
+
+@dataclass(frozen=True)
+class MITest:
+    """Mutual information with its permutation test (see :func:`mi_test`).
+
+    Attributes
+    ----------
+    estimate_bits : float
+        The default estimator of :func:`mutual_information` (jackknife).
+    plugin_bits : float
+        The plug-in estimate (the test statistic).
+    null_mean_bits, null_p95_bits : float
+        Mean and 95th percentile of the plug-in MI over random re-pairings of the
+        two variables (the permutation null: what independent variables with
+        these marginals read).
+    p_value : float
+        ``(1 + #{null >= plugin}) / (1 + n_permutations)``: permutation test of
+        ``MI > 0``, never below ``1 / (1 + n_permutations)``.
+    n : int
+        Number of paired samples.
+    n_joint_types : int
+        Occupied (message, meaning) cells.
+    undersampled : bool
+        More than ``UNDERSAMPLED_SINGLETONS`` (5%) of the ``n`` samples sit alone
+        in their (message, meaning) cell: the Good–Turing estimate of the
+        probability of a joint cell never seen exceeds 5%, so the table misses
+        mass the estimators cannot see. On the grid of
+        ``bench/mi_estimators.py`` every cell whose jackknife mean error exceeds
+        0.05 bits is flagged (e.g. a code with 10% uniform noise over 256×256
+        cells, 0.37 bits high even at n = 20,000), and no unflagged cell is off
+        by more than 0.02 bits. Flagged estimates can still be right (a
+        deterministic 256-message code at n = 500: 0.03 bits), but nothing
+        guarantees it.
+    """
+
+    estimate_bits: float
+    plugin_bits: float
+    null_mean_bits: float
+    null_p95_bits: float
+    p_value: float
+    n: int
+    n_joint_types: int
+    undersampled: bool
+
+
+#: ``MITest.undersampled`` holds when more than this fraction of the samples are
+#: alone in their joint cell.
+UNDERSAMPLED_SINGLETONS = 0.05
+
+
+def mi_test(
+    messages, meanings, *, n_permutations: int = 200, seed: int | None = 0
+) -> MITest:
+    """Mutual information, its plug-in value and a permutation test of ``MI > 0``.
+
+    Parameters
+    ----------
+    messages, meanings : array-like, shape (n,) or (n, d)
+        Paired observations (rows are whole values), as in
+        :func:`mutual_information`.
+    n_permutations : int, default 200
+        Random re-pairings for the null distribution (the smallest reachable
+        p-value is ``1 / (1 + n_permutations)``).
+    seed : int or None, default 0
+        Seed of the permutations.
+
+    Returns
+    -------
+    MITest
+        Degenerate: a constant variable gives every MI ``0.0`` and ``p_value``
+        ``1.0``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> meanings = rng.integers(0, 8, 400)
+    >>> t = mi_test(meanings % 4, meanings, n_permutations=99)
+    >>> t.p_value, round(t.estimate_bits, 2), t.undersampled
+    (0.01, 2.0, False)
+    """
+    xi, yi = _paired_ids(messages, meanings)
+    n_permutations = check_positive_int(n_permutations, "n_permutations")
+    n = int(xi.size)
+    t = _table(xi, yi)
+    k_xy = int(t.cell_n.size)
+    undersampled = bool(np.sum(t.cell_n == 1) > UNDERSAMPLED_SINGLETONS * n)
+    if xi.max() == 0 or yi.max() == 0:
+        # Degenerate: a constant variable carries no information.
+        return MITest(0.0, 0.0, 0.0, 0.0, 1.0, n, k_xy, undersampled)
+    ln2 = np.log(2.0)
+    plugin = max(_plugin_nats(t), 0.0)
+    null = _shuffled_mi_nats(xi, yi, t.cx.size, t.cy.size, n_permutations, seed)
+    # A null table at least as dependent as the data; the tolerance absorbs
+    # rounding between the two ways of counting (ties are exact in theory).
+    exceed = int(np.sum(null >= plugin - 1e-12))
+    return MITest(
+        estimate_bits=float(_mi_nats(xi, yi, DEFAULT_MI_ESTIMATOR, 1, seed) / ln2),
+        plugin_bits=float(plugin / ln2),
+        null_mean_bits=float(null.mean() / ln2),
+        null_p95_bits=float(np.percentile(null, 95) / ln2),
+        p_value=float((1 + exceed) / (1 + n_permutations)),
+        n=n,
+        n_joint_types=k_xy,
+        undersampled=undersampled,
+    )
+
+
+def attribute_mutual_information(
+    messages,
+    meanings,
+    *,
+    correction: Literal[
+        "jackknife", "plugin", "miller_madow", "shuffle"
+    ] = DEFAULT_MI_ESTIMATOR,
+    base: float = 2,
+    seed: int | None = 0,
+) -> tuple[float, ...]:
+    """Mutual information between whole messages and each meaning attribute.
+
+    Each attribute has few values, so its table with the messages is far better
+    sampled than the whole-meaning one (the estimate is reliable at sample sizes
+    where the whole-meaning MI is not).
+
+    Parameters
+    ----------
+    messages : array-like, shape (n,) or (n, message_length)
+        Rows are whole messages.
+    meanings : array-like, shape (n,) or (n, n_attributes)
+        One column per attribute (a 1-D array is one attribute).
+    correction, base, seed
+        As in :func:`mutual_information` (same default estimator).
+
+    Returns
+    -------
+    tuple of float
+        One value per attribute, in column order. Their sum is not the whole
+        meaning MI (it counts information shared between attributes more than
+        once, and misses synergy); report it as a sum.
+
+    Examples
+    --------
+    >>> meanings = [[0, 0], [0, 1], [1, 0], [1, 1]] * 250
+    >>> [round(v, 2) for v in attribute_mutual_information(meanings, meanings)]
+    [1.0, 1.0]
+    """
+    msgs = check_value_ids(messages, name="messages")
+    attrs = check_meanings(meanings, n_samples=msgs.size)
+    return tuple(
+        mutual_information(
+            msgs, attrs[:, a], correction=correction, base=base, seed=seed
         )
-    return float(mi / np.log(base))
+        for a in range(attrs.shape[1])
+    )
 
 
 # -------------------------------------------------------------------- power laws
@@ -526,6 +678,16 @@ class PowerLawFit:
         normalised log-likelihood ratio (``R > 0`` favours the power law) and its
         p-value, as from ``powerlaw.Fit.distribution_compare(...,
         normalized_ratio=True)``.
+    gof_p : float or None
+        Clauset–Shalizi–Newman goodness-of-fit p-value (semi-parametric
+        bootstrap, see :func:`power_law_fit`); ``None`` when not computed.
+    gof_bootstrap : int
+        Synthetic sets behind ``gof_p`` (0 when not computed). Its standard
+        error is about ``sqrt(p (1 - p) / gof_bootstrap)``: ±0.03 at 100 sets,
+        ±0.01 at 2,500.
+    verdict : {"power_law", "heavy_tailed", "not_power_law"} or None
+        :func:`power_law_verdict` at level 0.1, when ``gof_p`` and both the
+        lognormal and exponential comparisons are available; else ``None``.
     """
 
     alpha: float
@@ -535,9 +697,223 @@ class PowerLawFit:
     n_tail: int
     n: int
     comparisons: dict[str, tuple[float, float]] = field(default_factory=dict)
+    gof_p: float | None = None
+    gof_bootstrap: int = 0
+    verdict: str | None = None
 
 
 _ALTERNATIVES = ("lognormal", "exponential", "truncated_power_law")
+# Exponent search interval of the discrete MLE (the likelihood is concave in alpha).
+_ALPHA_RANGE = (1.0 + 1e-9, 40.0)
+# The powerlaw package's default exponent range (0, 3): a candidate xmin whose
+# exponent lies within 0.01 of its edge is not a valid fit there (its rule).
+_PACKAGE_ALPHA_MAX = 3.0 - 0.01
+# Exact inverse-CCDF table of a synthetic discrete tail: at most this many values,
+# beyond it the continuous approximation of Clauset et al. (eq. D.6).
+_SAMPLER_TABLE = 1 << 16
+
+
+def _discrete_alpha(n_tail: np.ndarray, sum_log: np.ndarray, x0: np.ndarray):
+    """Exact discrete MLE of alpha for each (tail size, sum of log x, xmin).
+
+    Maximises ``-alpha * sum_log - n_tail * log zeta(alpha, x0)`` (concave in
+    alpha) by golden-section search, vectorised over the candidates.
+    """
+    lo = np.full(x0.shape, _ALPHA_RANGE[0])
+    hi = np.full(x0.shape, _ALPHA_RANGE[1])
+    mean_log = sum_log / n_tail
+    g = (np.sqrt(5.0) - 1.0) / 2.0
+
+    def ll(a):
+        return -a * mean_log - np.log(special.zeta(a, x0))
+
+    c, d = hi - g * (hi - lo), lo + g * (hi - lo)
+    fc, fd = ll(c), ll(d)
+    for _ in range(80):
+        left = fc > fd  # maximum lies in [lo, d]
+        hi = np.where(left, d, hi)
+        lo = np.where(left, lo, c)
+        c2, d2 = hi - g * (hi - lo), lo + g * (hi - lo)
+        # Reuse the interior point that stays; evaluate the new one.
+        new_c = np.where(left, c2, d)
+        new_d = np.where(left, c, d2)
+        fc, fd = (
+            np.where(left, ll(new_c), fd),
+            np.where(left, fc, ll(new_d)),
+        )
+        c, d = new_c, new_d
+    return (lo + hi) / 2.0
+
+
+def _power_law_scan(
+    values: np.ndarray, discrete: bool, xmin: float | None = None
+) -> tuple[float, float, float, int]:
+    """(xmin, alpha, KS distance, n_tail) as Clauset et al. fit them.
+
+    Candidates are the distinct values except the largest (as in the
+    ``powerlaw`` package); for each, the MLE ``alpha`` of the tail and the KS
+    distance ``max |P_fit(X < u) - P_data(X < u)|`` over the distinct tail values
+    ``u`` (the package's definition); the smallest distance among the valid
+    candidates wins (first on ties). Valid, as in the package's default range:
+    ``alpha < 2.99`` (if none is valid, the smallest distance of all).
+    """
+    u, c = np.unique(values, return_counts=True)
+    below = np.concatenate([[0], np.cumsum(c)])  # counts strictly below u[i]
+    tail_n = values.size - below[:-1]
+    tail_log = np.cumsum((c * np.log(u))[::-1])[::-1]
+    cand = np.arange(u.size - 1) if xmin is None else np.flatnonzero(u == xmin)
+    n_t, x0 = tail_n[cand].astype(np.float64), u[cand]
+    if discrete:
+        alpha = _discrete_alpha(n_t, tail_log[cand], x0)
+    else:
+        alpha = 1.0 + n_t / (tail_log[cand] - n_t * np.log(x0))
+    dist = np.empty(cand.size)
+    chunk = max(1, (1 << 22) // u.size)
+    for s in range(0, cand.size, chunk):
+        k = cand[s : s + chunk]
+        a = alpha[s : s + chunk, None]
+        uu = u[None, :]
+        live = np.arange(u.size)[None, :] >= k[:, None]  # bins at or above xmin
+        emp = (below[None, :-1] - below[k][:, None]) / tail_n[k][:, None]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            if discrete:
+                th = 1.0 - special.zeta(a, uu) / special.zeta(a, u[k][:, None])
+            else:
+                th = 1.0 - (uu / u[k][:, None]) ** (1.0 - a)
+        diff = np.where(live, np.abs(th - emp), 0.0)
+        dist[s : s + chunk] = diff.max(axis=1)
+    valid = alpha < _PACKAGE_ALPHA_MAX
+    best = int(np.argmin(np.where(valid, dist, np.inf) if valid.any() else dist))
+    return float(x0[best]), float(alpha[best]), float(dist[best]), int(n_t[best])
+
+
+def _power_law_sampler(alpha: float, xmin: float, discrete: bool):
+    """A function ``(rng, size) -> draws`` of the fitted power law above ``xmin``."""
+    if not discrete:
+
+        def continuous(rng: np.random.Generator, size: int) -> np.ndarray:
+            return xmin * (1.0 - rng.random(size)) ** (-1.0 / (alpha - 1.0))
+
+        return continuous
+    # Exact inverse of the CCDF S(x) = zeta(alpha, x) / zeta(alpha, xmin) on a
+    # table of values (built once); the rare draws beyond it use eq. D.6 of
+    # Clauset et al., whose error vanishes far out in the tail.
+    grid = np.arange(xmin, xmin + _SAMPLER_TABLE)
+    ccdf = special.zeta(alpha, grid) / special.zeta(alpha, xmin)  # decreasing
+
+    def discrete_draws(rng: np.random.Generator, size: int) -> np.ndarray:
+        q = 1.0 - rng.random(size)  # in (0, 1]
+        # X = the largest x with S(x) >= q (P(X >= x) = S(x)).
+        idx = np.searchsorted(-ccdf, -q, side="right") - 1
+        out = grid[np.clip(idx, 0, grid.size - 1)].astype(np.float64)
+        beyond = q < ccdf[-1]
+        if np.any(beyond):
+            approx = np.floor((xmin - 0.5) * q[beyond] ** (-1.0 / (alpha - 1.0)) + 0.5)
+            out[beyond] = np.maximum(approx, grid[-1] + 1)
+        return out
+
+    return discrete_draws
+
+
+def _power_law_gof(
+    values: np.ndarray,
+    *,
+    discrete: bool,
+    xmin: float,
+    alpha: float,
+    distance: float,
+    n_sets: int,
+    seed,
+    fixed_xmin: bool,
+) -> float:
+    """Clauset et al. §4.1 semi-parametric bootstrap p-value of the KS distance."""
+    rng = np.random.default_rng(seed)
+    below = values[values < xmin]
+    n, n_below = values.size, below.size
+    draw_tail = _power_law_sampler(alpha, xmin, discrete)
+    exceed = 0
+    for _ in range(n_sets):
+        k = rng.binomial(n, n_below / n) if n_below else 0
+        synthetic = np.concatenate(
+            [
+                rng.choice(below, size=k) if k else np.empty(0),
+                draw_tail(rng, n - k),
+            ]
+        )
+        if np.unique(synthetic).size < 2:
+            exceed += 1  # no shape to fit: as far from the data as can be
+            continue
+        _, _, d, _ = _power_law_scan(synthetic, discrete, xmin if fixed_xmin else None)
+        exceed += d >= distance
+    return exceed / n_sets
+
+
+def power_law_verdict(fit: PowerLawFit, *, level: float = 0.1) -> str:
+    """Three-outcome verdict on a power-law fit, as Clauset, Shalizi & Newman.
+
+    - ``"not_power_law"``: the fit is rejected (``gof_p < level``), or the
+      lognormal or the exponential is significantly better (``R < 0`` with
+      ``p < level``).
+    - ``"power_law"``: not rejected, and the likelihood ratio significantly
+      favours the power law over **both** the lognormal and the exponential
+      (``R > 0`` with ``p < level``).
+    - ``"heavy_tailed"``: not rejected and the ratio tests inconclusive:
+      heavy-tailed and consistent with a power law, but not distinguishable from
+      a lognormal (the usual outcome at a few thousand samples).
+
+    Measured rates (``python -m bench.analysis --rates``: 40 data sets of 2,000
+    values per law, 100 bootstrap sets each, level 0.1; 2026-11-30). The last
+    column is the rule without a goodness-of-fit test (lognormal not
+    significantly better, exponential significantly worse):
+
+    =========================  =======  ======  ======  ======  ==========
+    law                        gof_p    power   heavy-  not a   ratio-only
+                               >= 0.1   law     tailed  PL      "PL"
+    =========================  =======  ======  ======  ======  ==========
+    discrete power law, α 2.0  92%      12%     80%     8%      100%
+    discrete power law, α 2.5  85%      0%      85%     15%     100%
+    geometric, p 0.1           0%       0%      0%      100%    0%
+    lognormal μ 0.5, σ 1.5     60%      0%      57%     42%     55%
+    =========================  =======  ======  ======  ======  ==========
+
+    The goodness-of-fit test alone cannot reject this discretised lognormal at
+    2,000 values (60% of its sets pass), which is why the middle outcome exists;
+    it is never called a clean power law, where the ratio-only rule calls 55% of
+    them power laws.
+
+    Parameters
+    ----------
+    fit : PowerLawFit
+        With ``gof_p`` and the ``"lognormal"`` and ``"exponential"``
+        comparisons (the defaults of :func:`power_law_fit`).
+    level : float, default 0.1
+        Level of the goodness-of-fit and likelihood-ratio tests.
+
+    Returns
+    -------
+    str
+        ``"power_law"``, ``"heavy_tailed"`` or ``"not_power_law"``.
+
+    Examples
+    --------
+    >>> fit = power_law_fit(np.random.default_rng(0).geometric(0.1, 2000))
+    >>> power_law_verdict(fit)
+    'not_power_law'
+    """
+    level = check_probability(level, "level")
+    if not isinstance(fit, PowerLawFit):
+        raise TypeError(f"fit must be a PowerLawFit, got {type(fit).__name__}")
+    if fit.gof_p is None:
+        raise ValueError("fit has no gof_p: call power_law_fit(..., gof_bootstrap=B)")
+    missing = {"lognormal", "exponential"} - set(fit.comparisons)
+    if missing:
+        raise ValueError(f"fit lacks the comparisons {sorted(missing)}")
+    tests = [fit.comparisons[name] for name in ("lognormal", "exponential")]
+    if fit.gof_p < level or any(r < 0 and p < level for r, p in tests):
+        return "not_power_law"
+    if all(r > 0 and p < level for r, p in tests):
+        return "power_law"
+    return "heavy_tailed"
 
 
 def power_law_fit(
@@ -546,12 +922,22 @@ def power_law_fit(
     discrete: bool = True,
     xmin: float | None = None,
     alternatives: tuple[str, ...] = _ALTERNATIVES,
+    gof_bootstrap: int | None = 100,
+    seed: int | None = 0,
 ) -> PowerLawFit:
-    """Fit a power law to the tail of ``values`` with the ``powerlaw`` package.
+    """Fit a power law to the tail of ``values``, test it and compare alternatives.
 
-    Maximum-likelihood ``alpha``, ``xmin`` by minimum KS distance (unless given), and
-    log-likelihood ratio tests against a lognormal, an exponential and a truncated
-    power law. The package's progress prints and warnings are captured, not shown.
+    Maximum-likelihood ``alpha`` (exact discrete likelihood for ``discrete=True``),
+    ``xmin`` by minimum KS distance (unless given) and log-likelihood ratio tests
+    against a lognormal, an exponential and a truncated power law, all with the
+    ``powerlaw`` package; then the Clauset–Shalizi–Newman goodness-of-fit test,
+    which the package does not do: ``gof_bootstrap`` synthetic sets of the same
+    size, each value drawn from the data below ``xmin`` with probability
+    ``n_below / n`` and from the fitted law above it; ``xmin`` and ``alpha`` are
+    refitted on every set (vectorised over the ``xmin`` candidates, same KS
+    definition as the package) and ``gof_p`` is the share of sets whose KS
+    distance is at least the data's. The package's progress prints and warnings
+    are captured, not shown.
 
     Parameters
     ----------
@@ -562,30 +948,41 @@ def power_law_fit(
         Treat values as integers (discrete power law). Non-integer values with
         ``discrete=True`` are rejected.
     xmin : float, optional
-        Fix the lower cut-off instead of fitting it.
+        Fix the lower cut-off instead of fitting it (then the bootstrap keeps it
+        fixed too).
     alternatives : tuple of str, default ("lognormal", "exponential",
         "truncated_power_law")
         Distributions to compare against (a subset of the default). The truncated
         power law is the slow one (about 1–3 s: a numerical fit); drop it for speed.
+    gof_bootstrap : int or None, default 100
+        Synthetic sets of the goodness-of-fit test (``None``: skip it; ``gof_p``
+        is then ``None``). 100 sets give ``gof_p`` to about ±0.03 and add about
+        0.45 s to a fit of 2,000 values (``bench/analysis.py``); Clauset et al.
+        use 2,500 for ±0.01.
+    seed : int or None, default 0
+        Seed of the bootstrap.
 
     Returns
     -------
     PowerLawFit
+        ``verdict`` is :func:`power_law_verdict` at level 0.1 when ``gof_p`` and
+        the lognormal and exponential comparisons are present.
 
     Raises
     ------
     ValueError
         Degenerate input: fewer than 2 distinct positive values (no tail to fit), or
-        ``xmin`` leaving fewer than 2 distinct values in the tail.
+        ``xmin`` leaving fewer than 2 distinct values in the tail; ``gof_bootstrap``
+        below 1.
 
     Examples
     --------
     >>> import numpy as np
     >>> fit = power_law_fit(np.random.default_rng(0).zipf(2.0, 2000))
-    >>> round(fit.alpha, 1), fit.xmin
-    (2.0, 1.0)
+    >>> round(fit.alpha, 1), fit.xmin, fit.gof_p >= 0.1
+    (2.0, 1.0, True)
     """
-    arr = _nonnegative_vector(values, "values")
+    arr = check_nonnegative_vector(values, "values")
     if discrete and not np.all(arr == np.round(arr)):
         raise ValueError("values must be integers when discrete=True")
     arr = arr[arr > 0]
@@ -606,6 +1003,8 @@ def power_law_fit(
             f"alternatives must be a tuple drawn from {_ALTERNATIVES}, "
             f"got {alternatives!r}"
         )
+    if gof_bootstrap is not None:
+        gof_bootstrap = check_positive_int(gof_bootstrap, "gof_bootstrap")
 
     import powerlaw  # heavy import kept local
 
@@ -616,7 +1015,9 @@ def power_law_fit(
         contextlib.redirect_stderr(sink),
     ):
         warnings.simplefilter("ignore")
-        fit = powerlaw.Fit(arr, discrete=discrete, xmin=xmin)
+        # estimate_discrete=False: the exact discrete likelihood at every xmin
+        # (the package otherwise switches to an approximation for xmin >= 10).
+        fit = powerlaw.Fit(arr, discrete=discrete, xmin=xmin, estimate_discrete=False)
         dist = fit.power_law
         alpha, fitted_xmin = float(dist.alpha), float(fit.xmin)
         sigma, ks = float(dist.standard_err), float(dist.D)
@@ -631,7 +1032,21 @@ def power_law_fit(
         }
     if not (np.isfinite(alpha) and np.isfinite(fitted_xmin)):
         raise ValueError("power_law_fit failed: the powerlaw package returned NaN")
-    return PowerLawFit(
+    gof_p = None
+    if gof_bootstrap is not None:
+        # The data's own distance, by the same scan the synthetic sets get.
+        x0, a0, d0, _ = _power_law_scan(arr, discrete, xmin)
+        gof_p = _power_law_gof(
+            arr,
+            discrete=discrete,
+            xmin=x0,
+            alpha=a0,
+            distance=d0,
+            n_sets=gof_bootstrap,
+            seed=seed,
+            fixed_xmin=xmin is not None,
+        )
+    result = PowerLawFit(
         alpha=alpha,
         xmin=fitted_xmin,
         sigma=sigma,
@@ -639,7 +1054,12 @@ def power_law_fit(
         n_tail=int(fit.n_tail),
         n=int(arr.size),
         comparisons=comparisons,
+        gof_p=gof_p,
+        gof_bootstrap=0 if gof_bootstrap is None else gof_bootstrap,
     )
+    if gof_p is not None and {"lognormal", "exponential"} <= set(comparisons):
+        result = replace(result, verdict=power_law_verdict(result))
+    return result
 
 
 @dataclass(frozen=True)
@@ -661,6 +1081,14 @@ class ZipfFit:
         Number of ranks (types with non-zero count).
     n_tokens : float
         Total count.
+    alphabet_size : int or None
+        Number of possible types, when given to :func:`zipf_fit`.
+    unobserved_fraction : float or None
+        ``1 - n_types / alphabet_size``: share of the alphabet never observed
+        (``None`` without ``alphabet_size``).
+    mostly_unobserved : bool
+        More than half of the alphabet was never observed: the fitted law covers
+        only the observed head and says nothing about the unseen types.
     """
 
     s: float
@@ -668,10 +1096,21 @@ class ZipfFit:
     ols_slope_naive: float
     n_types: int
     n_tokens: float
+    alphabet_size: int | None = None
+    unobserved_fraction: float | None = None
+    mostly_unobserved: bool = False
 
 
-def zipf_fit(counts) -> ZipfFit:
+def zipf_fit(counts, *, alphabet_size: int | None = None) -> ZipfFit:
     """Fit a truncated Zipf law to the rank–frequency table of ``counts``.
+
+    The law is **truncated at the observed types**: ranks run over the
+    ``n_types`` types with a non-zero count only, so types of the alphabet that
+    were never observed are outside the fit (an exponent from 20 observed types
+    of a 4,096-symbol vocabulary describes those 20 types). Give
+    ``alphabet_size`` to have that measured: when more than half of the
+    alphabet was never observed, ``mostly_unobserved`` is set and a
+    ``UserWarning`` says so.
 
     The log-likelihood of the tokens is
     ``LL(s) = -s * sum_r f_r log r - T log Z(s)``, ``Z(s) = sum_{r=1}^{N} r^-s``; its
@@ -683,6 +1122,10 @@ def zipf_fit(counts) -> ZipfFit:
     ----------
     counts : array-like, shape (n_types,)
         Counts per type, in any order (zeros are dropped).
+    alphabet_size : int, optional
+        Number of possible types (e.g. the vocabulary size, or
+        ``vocab_size ** message_length`` for whole messages); at least the number
+        of observed types.
 
     Returns
     -------
@@ -701,12 +1144,29 @@ def zipf_fit(counts) -> ZipfFit:
     (1.0, 1.0)
     """
     ranks, freqs = rank_frequency(counts)
-    c = check_symbol_counts(counts)
+    c = check_counts(counts)
     total = float(c.sum())
     if ranks.size < 2:
         raise ValueError(
             f"zipf_fit needs at least 2 types with non-zero count, got {ranks.size}"
         )
+    unobserved = None
+    if alphabet_size is not None:
+        alphabet_size = check_positive_int(alphabet_size, "alphabet_size")
+        if alphabet_size < ranks.size:
+            raise ValueError(
+                f"alphabet_size={alphabet_size} is below the {ranks.size} observed "
+                "types"
+            )
+        unobserved = 1.0 - ranks.size / alphabet_size
+        if unobserved > 0.5:
+            warnings.warn(
+                f"zipf_fit: {ranks.size} of {alphabet_size} types observed "
+                f"({unobserved:.0%} never seen); the law is truncated at the "
+                "observed types",
+                UserWarning,
+                stacklevel=2,
+            )
     log_r = np.log(ranks.astype(np.float64))
     target = float(freqs @ log_r)  # mean log rank of the tokens
 
@@ -735,4 +1195,7 @@ def zipf_fit(counts) -> ZipfFit:
         ols_slope_naive=-slope,
         n_types=int(ranks.size),
         n_tokens=total,
+        alphabet_size=alphabet_size,
+        unobserved_fraction=unobserved,
+        mostly_unobserved=bool(unobserved is not None and unobserved > 0.5),
     )

@@ -13,23 +13,22 @@ Tags
 ----
 ``symbols/usage`` (histogram), ``symbols/codebook`` (embedding projector),
 ``symbols/rank_frequency`` and ``symbols/symbol_meaning`` (images),
-``symbols/<key>`` (scalars, one per key of
-:func:`analysis.language.message_report`).
+``symbols/<field>`` (scalars, one per field of
+:class:`analysis.language.MessageReport`; tuple fields as ``<field>/<index>``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from analysis.language import check_meanings, message_report
-from analysis.symbols import (
-    _as_array,
-    _row_ids,
+from analysis.language import MessageReport, message_report
+from analysis.symbols import rank_frequency, symbol_counts, zipf_fit
+from analysis.validation import (
+    check_counts,
+    check_meanings,
     check_messages,
-    check_symbol_counts,
-    rank_frequency,
-    symbol_counts,
-    zipf_fit,
+    row_ids,
+    to_array,
 )
 
 __all__ = [
@@ -86,7 +85,7 @@ def log_symbol_histogram(
 
 def _top_meanings(msgs: np.ndarray, meanings: np.ndarray, n_symbols: int) -> list[str]:
     """Most frequent meaning among the occurrences of each symbol ("-" if unused)."""
-    ids = _row_ids(meanings) if meanings.shape[1] > 1 else _row_ids(meanings[:, 0])
+    ids = row_ids(meanings) if meanings.shape[1] > 1 else row_ids(meanings[:, 0])
     n_meanings = int(ids.max()) + 1
     first = np.zeros(n_meanings, dtype=np.int64)
     first[ids[::-1]] = np.arange(ids.size)[::-1]  # a representative row per id
@@ -140,13 +139,13 @@ def log_codebook_projector(
     >>> w.rows
     [['0', '2', '3'], ['1', '0', '-']]
     """
-    book = _as_array(codebook, "codebook")
+    book = to_array(codebook, "codebook")
     if book.ndim != 2 or book.shape[0] == 0 or book.shape[1] == 0:
         raise ValueError(f"codebook must be 2-D [K, D] and non-empty, got {book.shape}")
     if not np.issubdtype(book.dtype, np.number) or not np.all(np.isfinite(book)):
         raise ValueError("codebook must be numeric and finite")
     k = book.shape[0]
-    usage = _as_array(usage_counts, "usage_counts")
+    usage = to_array(usage_counts, "usage_counts")
     if usage.shape != (k,):
         raise ValueError(
             f"usage_counts must have one entry per code ({k}), got shape {usage.shape}"
@@ -154,7 +153,7 @@ def log_codebook_projector(
     if not np.issubdtype(usage.dtype, np.number):
         raise ValueError(f"usage_counts must be numeric, got dtype {usage.dtype}")
     if usage.any():  # all-zero usage (nothing emitted yet) is allowed
-        usage = check_symbol_counts(usage)  # finite, non-negative
+        usage = check_counts(usage)  # finite, non-negative
     if (meanings is None) != (messages is None):
         raise ValueError("give both messages and meanings, or neither")
     if messages is None:
@@ -280,13 +279,13 @@ def log_symbol_views(
     vocab_size: int,
     codebook=None,
     usage_counts=None,
-) -> dict[str, float | int]:
+) -> MessageReport:
     """Log all symbol views at once and return the :func:`message_report` numbers.
 
     Logs the usage histogram, the rank–frequency figure, the symbol–meaning heatmap,
     the codebook projector (only when ``codebook`` is given; ``usage_counts``
     defaults to the symbol counts of ``messages``), and one scalar
-    ``symbols/<key>`` per report key.
+    ``symbols/<name>`` per :meth:`MessageReport.scalars` entry.
 
     Parameters
     ----------
@@ -300,7 +299,7 @@ def log_symbol_views(
 
     Returns
     -------
-    dict
+    MessageReport
         The report of :func:`analysis.language.message_report`.
     """
     msgs = check_messages(messages, vocab_size=vocab_size)
@@ -318,6 +317,6 @@ def log_symbol_views(
             messages=msgs,
         )
     report = message_report(msgs, meanings, vocab_size=vocab_size)
-    for key, value in report.items():
+    for key, value in report.scalars().items():
         writer.add_scalar(f"symbols/{key}", value, global_step=step)
     return report

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans
 
+from analysis.validation import to_array
+
 __all__ = ["check_outputs", "slow_learnable_split", "upsample"]
 
 
@@ -30,14 +32,14 @@ def check_outputs(outputs, losses, labels) -> tuple[np.ndarray, np.ndarray, np.n
     >>> [a.shape for a in check_outputs([1.0, 2.0], [0.1, 0.2], [0, 1])]
     [(2, 1), (2,), (2,)]
     """
-    outputs = np.asarray(outputs, dtype=np.float64)
+    outputs = to_array(outputs, "outputs").astype(np.float64)
     if outputs.ndim == 1:
         outputs = outputs[:, None]
     if outputs.ndim != 2 or outputs.shape[0] == 0 or outputs.shape[1] == 0:
         raise ValueError(f"outputs must be non-empty [n, k], got shape {outputs.shape}")
     n = outputs.shape[0]
-    losses = np.asarray(losses, dtype=np.float64)
-    labels = np.asarray(labels)
+    losses = to_array(losses, "losses").astype(np.float64)
+    labels = to_array(labels, "labels")
     if losses.shape != (n,):
         raise ValueError(f"losses must have shape ({n},), got {losses.shape}")
     if labels.shape != (n,):

@@ -76,6 +76,8 @@ from agents.results import (
     mean_usage,
 )
 from agents.spec import RLlibOptions, TrainSpec
+from analysis.language import MessageReport
+from analysis.symbols import DEFAULT_MI_ESTIMATOR
 from experiments._cli import describe, differences, from_dict, parse_args, to_dict
 from experiments._io import (
     atomic_savez,
@@ -397,14 +399,15 @@ def _vocab_size(trainer, agent: str) -> int:
     return int(space.n) if hasattr(space, "n") else int(space.nvec.max())
 
 
-def write_symbol_views(writer, trainer, result: EvalResult, step: int) -> dict:
+def write_symbol_views(writer, trainer, result: EvalResult, step: int):
     """The symbol views of the first speaker with meanings, through
-    :mod:`analysis.tensorboard`; returns the report numbers (empty if none)."""
+    :mod:`analysis.tensorboard`; returns its
+    :class:`~analysis.language.MessageReport` (None without speaker data)."""
     from analysis.tensorboard import log_symbol_views
 
     data = result.speaker_data()
     if data is None:
-        return {}
+        return None
     agent, messages, meanings = data
     codebook = trainer.codebook(agent)
     report = log_symbol_views(
@@ -415,11 +418,7 @@ def write_symbol_views(writer, trainer, result: EvalResult, step: int) -> dict:
         vocab_size=_vocab_size(trainer, agent),
         codebook=None if codebook is None else codebook[0],
     )
-    return _report_fields(report)
-
-
-def _report_fields(report: Any) -> dict[str, Any]:
-    return report.to_dict() if hasattr(report, "to_dict") else dict(report)
+    return report
 
 
 # ---------------------------------------------------------------------- progress
@@ -501,15 +500,17 @@ class SeedOutcome:
 
     seed_dir: Path
     result: RunResult
-    report: dict[str, Any] | None
-    """The message report numbers (``analysis.language.message_report``), or None
-    for runs without speakers or meanings."""
+    report: MessageReport | None
+    """The message report of the final evaluation, or None for runs without
+    speakers or meanings."""
 
     def summary(self) -> dict[str, Any]:
-        """The seed's ``summary.json``: the run's numbers, then the message report."""
+        """The seed's ``summary.json``: the run's numbers, then the message report
+        (its fields, and which MI estimator the headline uses)."""
         out = self.result.summary_fields()
         if self.report is not None:
-            out.update(self.report)
+            out.update(self.report.to_dict())
+            out["mi_estimator"] = DEFAULT_MI_ESTIMATOR
         return out
 
 
@@ -591,9 +592,9 @@ def _train(args, spec, trainer, run_state, seed_dir, checkpoints, progress):
                     report = write_symbol_views(
                         writer, trainer, sample, stats.env_steps
                     )
-                    if "message_meaning_mi_bits" in report:
+                    if report is not None:
                         curves.mi_step.append(stats.env_steps)
-                        curves.mi_bits.append(report["message_meaning_mi_bits"])
+                        curves.mi_bits.append(report.message_meaning_mi_bits)
             progress.update(
                 task,
                 done=stats.env_steps,
@@ -619,10 +620,10 @@ def _train(args, spec, trainer, run_state, seed_dir, checkpoints, progress):
             extra_evaluations=extra,
         )
         step = trainer.env_steps
-        report = write_symbol_views(writer, trainer, result, step) or None
+        report = write_symbol_views(writer, trainer, result, step)
         if report is not None:
             curves.mi_step.append(step)
-            curves.mi_bits.append(report["message_meaning_mi_bits"])
+            curves.mi_bits.append(report.message_meaning_mi_bits)
         outcome = SeedOutcome(seed_dir=seed_dir, result=run, report=report)
         _write_results(outcome, writer, curves)
         progress.note(

@@ -96,6 +96,25 @@ from experiments import _cli
 from experiments._io import atomic_write_bytes
 
 DeltaMethod = Literal["sample", "evt"]
+
+
+def env_task_difficulty(env_name: str, *, n_steps: float, **options: Any) -> Difficulty:
+    """:func:`analysis.difficulty.task_difficulty` of a registered env, by name.
+
+    ``options`` are split: ``eps``, ``agent``, ``spec_options`` and
+    ``input_history`` go to ``task_difficulty``; the rest is the env config of
+    ``envs.make_vec(env_name, 1, **config)``. The result is labelled with the name.
+    """
+    import envs
+
+    keys = ("eps", "agent", "spec_options", "input_history")
+    kw = {k: options.pop(k) for k in keys if k in options}
+    env = envs.make_vec(env_name, 1, **options)
+    agent = kw.get("agent")
+    label = env_name if agent is None else f"{env_name}:{agent}"
+    return task_difficulty(env, n_steps=n_steps, label=label, **kw)
+
+
 _PROG = "python -m experiments.gendiff"
 _LOG10_FLOOR = -300.0  # log10_bits below this marks a vacuous bound (0 bits)
 _DESCRIPTION = __doc__.split("\n\n")[0]
@@ -346,7 +365,7 @@ def _env_rows(args: Args) -> tuple[list[Row], list[str]]:
         if env_name in skipped:
             return
         try:
-            d = task_difficulty(env_name, n_steps=args.n_steps, **kw)
+            d = env_task_difficulty(env_name, n_steps=args.n_steps, **kw)
         except (ImportError, ValueError, TypeError) as err:
             skipped[env_name] = f"{type(err).__name__}: {err}"
             return
@@ -679,7 +698,7 @@ def run_empirical(args: Args) -> tuple[list[EmpiricalRow], list[str]]:
                 losses + 1e-12, args.sampled_eps, n_bootstrap=50, seed=args.seed
             )
         observe = "full" if T == 1 else "position"
-        d = task_difficulty(
+        d = env_task_difficulty(
             "cartpole_v0",
             n_steps=args.timesteps,
             input_history=T,
@@ -779,7 +798,7 @@ def empirical_native_reach(args: Args) -> tuple[list[NativeRow], list[str]]:
                 curves.append(float(np.mean(curve)) if curve else math.nan)
                 finals.append(held.mean_return)
                 gaps.append(on_train.mean_return - held.mean_return)
-            d = task_difficulty("reach_v0", n_steps=args.native_steps, **config)
+            d = env_task_difficulty("reach_v0", n_steps=args.native_steps, **config)
             rows.append(
                 NativeRow(
                     task=f"reach dim={dim} goal {'visible' if visible else 'hidden'}",

@@ -23,10 +23,13 @@ from analysis.language import (
     topographic_similarity,
 )
 from analysis.symbols import (
+    attribute_mutual_information,
     entropy,
+    mi_test,
     mutual_information,
     perplexity,
     power_law_fit,
+    power_law_verdict,
     rank_frequency,
     symbol_counts,
     zipf_fit,
@@ -59,26 +62,42 @@ def _fit_or_reject(fn, *args):
 
 # Adapters take (messages, meanings) and return the value the property is about.
 BOUNDED_0_1 = {
-    "positional_disentanglement": lambda m, y: positional_disentanglement(y, m),
-    "bag_of_symbols_disentanglement": lambda m, y: bag_of_symbols_disentanglement(y, m),
-    "context_independence": lambda m, y: context_independence(y, m),
+    "positional_disentanglement": lambda m, y: positional_disentanglement(m, y),
+    "bag_of_symbols_disentanglement": lambda m, y: bag_of_symbols_disentanglement(m, y),
+    "context_independence": lambda m, y: context_independence(m, y),
+    "mi_test": lambda m, y: mi_test(m, y, n_permutations=19).p_value,
 }
 
 BOUNDED_MINUS1_1 = {
-    "topographic_similarity": lambda m, y: topographic_similarity(y, m),
+    "topographic_similarity": lambda m, y: topographic_similarity(m, y),
 }
 
 # Values that must be >= 0 (perplexity is shifted by 1: it must be >= 1).
 NONNEGATIVE = {
     "entropy": lambda m, y: entropy(symbol_counts(m)),
     "perplexity": lambda m, y: perplexity(symbol_counts(m)) - 1.0,
-    "mutual_information": lambda m, y: mutual_information(m, y),
+    # The plug-in estimate is >= 0; the jackknife default may dip below 0.
+    "mutual_information": lambda m, y: mutual_information(m, y, correction="plugin"),
+    "attribute_mutual_information": lambda m, y: min(
+        attribute_mutual_information(m, y, correction="plugin")
+    ),
     "symbol_counts": lambda m, y: float(symbol_counts(m, unit="message").min()),
     "rank_frequency": lambda m, y: float(rank_frequency(symbol_counts(m))[1].min()),
     "zipf_fit": lambda m, y: _fit_or_reject(zipf_fit, symbol_counts(m)).s,
 }
 
+_RANDOM_REPORT_FIELDS = {"mi_null_mean_bits", "mi_null_p95_bits", "mi_p_value"}
+
 # f(a, b) == f(b, a)
+# A decision over a fit: one of three outcomes.
+THREE_OUTCOMES = {
+    "power_law_verdict": lambda m, y: power_law_verdict(
+        power_law_fit(
+            m.ravel() + 1, alternatives=("lognormal", "exponential"), gof_bootstrap=5
+        )
+    ),
+}
+
 SYMMETRIC = {
     "mutual_information": lambda a, b: mutual_information(a, b),
     "topographic_similarity": lambda a, b: topographic_similarity(
@@ -94,20 +113,31 @@ PERMUTATION_INVARIANT = {
     "rank_frequency": lambda m, y: rank_frequency(symbol_counts(m, unit="message")),
     "mutual_information": lambda m, y: (
         mutual_information(m, y),
+        mutual_information(m, y, correction="plugin"),
         mutual_information(m, y, correction="miller_madow"),
     ),
-    "topographic_similarity": lambda m, y: topographic_similarity(y, m),
-    "positional_disentanglement": lambda m, y: positional_disentanglement(y, m),
-    "bag_of_symbols_disentanglement": lambda m, y: bag_of_symbols_disentanglement(y, m),
-    "context_independence": lambda m, y: context_independence(y, m),
+    "attribute_mutual_information": lambda m, y: attribute_mutual_information(m, y),
+    # The permutation null is random: only the data's own numbers are invariant.
+    "mi_test": lambda m, y: {
+        k: v
+        for k, v in dataclasses.asdict(mi_test(m, y, n_permutations=5)).items()
+        if not k.startswith(("null_", "p_value"))
+    },
+    "topographic_similarity": lambda m, y: topographic_similarity(m, y),
+    "positional_disentanglement": lambda m, y: positional_disentanglement(m, y),
+    "bag_of_symbols_disentanglement": lambda m, y: bag_of_symbols_disentanglement(m, y),
+    "context_independence": lambda m, y: (
+        context_independence(m, y),
+        context_independence(m, y, variant="presence"),
+    ),
     "zipf_fit": lambda m, y: _fit_or_reject(zipf_fit, symbol_counts(m, unit="message")),
     # Slow (the truncated-power-law comparison takes ~1 s): one fixed example below.
-    "power_law_fit": lambda m, y: power_law_fit(m.ravel() + 1),
-    # The shuffle-corrected MI is a random baseline (not invariant): left out.
+    "power_law_fit": lambda m, y: power_law_fit(m.ravel() + 1, gof_bootstrap=20),
+    # The permutation null and the chance floors are random (not invariant).
     "message_report": lambda m, y: {
         k: v
-        for k, v in message_report(m, y, max_pairs=None).items()
-        if k != "message_meaning_mi_bits"
+        for k, v in message_report(m, y, max_pairs=None, n_chance=2).to_dict().items()
+        if not k.endswith("_chance") and k not in _RANDOM_REPORT_FIELDS
     },
 }
 
@@ -117,6 +147,7 @@ REGISTRIES = {
     "NONNEGATIVE": NONNEGATIVE,
     "SYMMETRIC": SYMMETRIC,
     "PERMUTATION_INVARIANT": PERMUTATION_INVARIANT,
+    "THREE_OUTCOMES": THREE_OUTCOMES,
 }
 
 
@@ -137,6 +168,8 @@ def _close(a, b):
         return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
     if isinstance(a, tuple | list):
         return len(a) == len(b) and all(_close(x, z) for x, z in zip(a, b))
+    if a is None or b is None or isinstance(a, str):
+        return a == b
     return np.allclose(a, b, rtol=1e-9, atol=1e-9)
 
 
@@ -180,6 +213,15 @@ def test_nonnegative(name, sample):
     assert np.isfinite(value)
 
 
+@pytest.mark.parametrize("name", sorted(THREE_OUTCOMES))
+def test_three_outcomes_fixed_example(name):
+    rng = np.random.default_rng(0)
+    messages = rng.zipf(2.0, (300, 2)) - 1
+    meanings = rng.integers(0, 3, (300, 2))
+    value = THREE_OUTCOMES[name](messages, meanings)
+    assert value in ("power_law", "heavy_tailed", "not_power_law")
+
+
 @pytest.mark.parametrize("name", sorted(SYMMETRIC))
 @SETTINGS
 @given(sample=samples())
@@ -217,7 +259,7 @@ def test_permutation_invariant_slow_fixed_example(name):
 @given(sample=samples())
 def test_mi_bounded_by_entropies(sample):
     messages, meanings = sample
-    mi = mutual_information(messages, meanings)
+    mi = mutual_information(messages, meanings, correction="plugin")
     h_msg = entropy(symbol_counts(messages, unit="message"))
     h_mean = entropy(np.unique(meanings, axis=0, return_counts=True)[1])
     assert mi <= min(h_msg, h_mean) + 1e-9
@@ -228,6 +270,6 @@ def test_mi_bounded_by_entropies(sample):
 def test_topsim_invariant_to_symbol_relabelling(sample, seed):
     messages, meanings = sample
     relabel = np.random.default_rng(seed).permutation(int(messages.max()) + 1)
-    assert topographic_similarity(meanings, messages) == pytest.approx(
-        topographic_similarity(meanings, relabel[messages]), abs=1e-9
+    assert topographic_similarity(messages, meanings) == pytest.approx(
+        topographic_similarity(relabel[messages], meanings), abs=1e-9
     )

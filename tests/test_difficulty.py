@@ -15,6 +15,7 @@ from scipy.special import log_ndtr
 from analysis import difficulty as dif
 from analysis.difficulty import (
     Difficulty,
+    TaskSpecLike,
     classification_difficulty,
     few_shot_difficulty,
     gp_posterior_losses,
@@ -23,6 +24,7 @@ from analysis.difficulty import (
     log_norm_cdf,
     max_norm,
     min_interclass_distance,
+    ncx2_logcdf,
     pomdp_difficulty,
     product_difficulty,
     rl_difficulty,
@@ -206,16 +208,42 @@ def test_task_difficulty_per_agent_spec():
         task_difficulty(env, n_steps=1e4, agent="nobody")
 
 
+def test_task_difficulty_takes_a_spec_record():
+    spec = SimpleNamespace(obs_dim=2, act_dim=1, history=2, delta=1e-3, eps=1e-3)
+    assert isinstance(spec, TaskSpecLike)
+    d = task_difficulty(spec, n_steps=10_000)
+    assert d.bits == pytest.approx(3.326e17, rel=1e-3)
+    assert task_difficulty(spec, n_steps=1e4, label="toy").label == "toy"
+    with pytest.raises(ValueError, match="spec_options apply to an env"):
+        task_difficulty(spec, n_steps=1e4, spec_options={"channel": False})
+
+
 def test_task_difficulty_errors():
     with pytest.raises(ValueError, match="task_spec"):
         task_difficulty(object(), n_steps=1e4)
-    with pytest.raises(ValueError, match="only accepted with an env name"):
+    with pytest.raises(TypeError, match="look the env up first"):
+        task_difficulty("cartpole_v0", n_steps=1e4)
+    with pytest.raises(TypeError, match="unexpected keyword"):
         task_difficulty(_fake_env(), n_steps=1e4, history=2)
-    with pytest.raises(ValueError, match="without field 'delta'"):
+    with pytest.raises(ValueError, match="has no field 'delta'"):
         env = SimpleNamespace(
             task_spec=lambda: SimpleNamespace(obs_dim=1, act_dim=1, history=1)
         )
         task_difficulty(env, n_steps=1e4, eps=0.1)
+
+
+def test_analysis_does_not_import_envs():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, analysis.difficulty, analysis.language, analysis.symbols;"
+        "print('envs' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
 
 
 def _envs_or_skip():
@@ -229,14 +257,18 @@ def test_task_difficulty_real_cartpole():
     envs = _envs_or_skip()
     if "cartpole_v0" not in envs.names():
         pytest.skip("cartpole_v0 not registered yet")
-    full = task_difficulty("cartpole_v0", n_steps=1e4, observe="full")
-    pos = task_difficulty("cartpole_v0", n_steps=1e4, observe="position")
-    assert full.label == "cartpole_v0"
+
+    def task_by_name(name, *, n_steps, input_history=None, **config):
+        env = envs.make_vec(name, 1, **config)
+        return task_difficulty(env, n_steps=n_steps, input_history=input_history)
+
+    full = task_by_name("cartpole_v0", n_steps=1e4, observe="full")
+    pos = task_by_name("cartpole_v0", n_steps=1e4, observe="position")
     # full state (4-D, history 1) and positions (2-D, history 2): both 4-D inputs
     assert full.parts.m == pos.parts.m == 4
     assert pos.bits == pytest.approx(3.326e17, rel=1e-3)
     # the policy given T stacked observations
-    stacked = task_difficulty(
+    stacked = task_by_name(
         "cartpole_v0", n_steps=1e4, input_history=3, observe="position", history=3
     )
     assert stacked.parts.m == 6 and stacked.bits > pos.bits
@@ -244,18 +276,22 @@ def test_task_difficulty_real_cartpole():
 
 def test_task_difficulty_real_reach_and_referential():
     envs = _envs_or_skip()
+
+    def vec(name, **config):
+        return envs.make_vec(name, 1, **config)
+
     if "reach_v0" in envs.names():
-        vis = task_difficulty("reach_v0", n_steps=1e4, dim=2, goal_visible=True)
-        hid = task_difficulty("reach_v0", n_steps=1e4, dim=2, goal_visible=False)
+        vis = task_difficulty(vec("reach_v0", dim=2, goal_visible=True), n_steps=1e4)
+        hid = task_difficulty(vec("reach_v0", dim=2, goal_visible=False), n_steps=1e4)
         told = task_difficulty(
-            "reach_v0", n_steps=1e4, dim=2, goal_visible=False, speaker=True
+            vec("reach_v0", dim=2, goal_visible=False, speaker=True), n_steps=1e4
         )
         assert vis.log10_bits < hid.log10_bits
         assert told.log10_bits < hid.log10_bits
     if "referential_v0" in envs.names():
         on, off = (
             task_difficulty(
-                "referential_v0",
+                vec("referential_v0"),
                 n_steps=1e4,
                 agent="listener",
                 spec_options={"channel": channel},
@@ -263,7 +299,7 @@ def test_task_difficulty_real_reach_and_referential():
             for channel in (True, False)
         )
         assert off.parts.m < on.parts.m and off.bits < on.bits
-        assert on.label == "referential_v0:listener"
+        assert on.label.endswith(":listener")
 
 
 # --------------------------------------------------------------- input validation
@@ -315,9 +351,9 @@ def test_intrinsic_dimension_subspace():
 
 
 def test_intrinsic_dimension_errors():
-    with pytest.raises(ValueError, match="2-D array"):
+    with pytest.raises(ValueError, match=r"2-D \[n_samples, n_features\]"):
         intrinsic_dimension(np.zeros(5))
-    with pytest.raises(ValueError, match="k must be < number of points"):
+    with pytest.raises(ValueError, match="k must be < number of distinct points"):
         intrinsic_dimension(np.random.default_rng(0).normal(size=(5, 3)), k=5)
     with pytest.raises(ValueError, match="NaN"):
         intrinsic_dimension([[np.nan, 1.0], [1.0, 2.0]])
@@ -399,6 +435,19 @@ def test_classification_difficulty_digits():
     assert r.difficulty.bits > 0
 
 
+def test_intrinsic_dimension_duplicate_points_are_dropped_not_nan():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2)) @ rng.normal(size=(2, 6))
+    doubled = np.concatenate([X, X[:100]])
+    est = intrinsic_dimension(doubled)
+    assert np.isfinite(est.m) and est.n_points == 300
+    assert est.m == pytest.approx(intrinsic_dimension(X).m)
+    with pytest.raises(ValueError, match="fewer than 2 distinct points"):
+        intrinsic_dimension(np.ones((10, 3)))
+    with pytest.raises(ValueError, match="k must be < number of distinct points 3"):
+        intrinsic_dimension(np.repeat(np.eye(3), 5, axis=0))
+
+
 # ------------------------------------------------------------------- sampled measure
 def test_log_norm_cdf_mills_matches_scipy():
     z = np.linspace(-37.0, -10.01, 200)  # where scipy's norm.logcdf is finite too
@@ -440,22 +489,91 @@ def test_sampled_extrapolation_flag_and_empirical():
     assert inside.value == pytest.approx(inside.empirical, abs=0.5)
 
 
-def test_sampled_underflow_uses_normal_approximation():
-    # concentrated losses (large df): logcdf at a tiny eps underflows to -inf
+def test_sampled_deep_tail_is_exact_and_monotone():
+    # concentrated losses (large df): scipy's logcdf at a tiny eps is -inf
     losses = stats.ncx2.rvs(2000, 50, scale=1e-3, size=100, random_state=0)
-    eps = 1e-4
-    r = sampled_inductive_bias(losses, eps, n_bootstrap=0)
-    assert r.approximated and math.isfinite(r.value) and r.value > 1000
+    r = sampled_inductive_bias(losses, 1e-4, n_bootstrap=0)
+    assert not r.approximated and math.isfinite(r.value) and r.value > 1000
     assert r.extrapolated
+    assert math.isinf(stats.ncx2.logcdf(1e-4, r.df, r.nc, scale=r.scale))
+    exact = -ncx2_logcdf(1e-4 / r.scale, r.df, r.nc) / math.log(2)
+    assert r.value == pytest.approx(exact)
+    deeper = sampled_inductive_bias(losses, 1e-6, n_bootstrap=0)
+    assert deeper.value > r.value  # never levels off as eps -> 0
 
 
-def test_sankaran_approximation_close_to_exact_where_finite():
-    df, nc, scale = 2000.0, 50.0, 1e-3
-    for eps in (1.4, 1.2, 1.0):
-        exact = -stats.ncx2.logcdf(eps, df, nc, scale=scale)
-        assert math.isfinite(exact)
-        approx = dif._sankaran_neg_logcdf(eps, df, nc, scale)
-        assert approx == pytest.approx(exact, rel=0.05)
+# ---------------------------------------------------------------- ncx2 log-cdf
+def _mp_ncx2_logcdf(x, df, nc):
+    """Arbitrary-precision reference (mpmath, 50 digits): the Poisson mixture of
+    regularized incomplete gammas, summed until the terms are negligible; the
+    upper tail through log1p(-SF) where F > 1/2."""
+    mp = pytest.importorskip("mpmath")
+    with mp.workdps(50):
+        half, z = mp.mpf(nc) / 2, mp.mpf(x) / 2
+
+        def mixture(lower):
+            total, j = mp.mpf(0), 0
+            while True:
+                w = (
+                    mp.exp(-half + j * mp.log(half) - mp.loggamma(j + 1))
+                    if nc > 0
+                    else mp.mpf(1)
+                )
+                a = mp.mpf(df) / 2 + j
+                p = (
+                    mp.gammainc(a, 0, z, regularized=True)
+                    if lower
+                    else (mp.gammainc(a, z, mp.inf, regularized=True))
+                )
+                total += w * p
+                far = j > half + 10 and (lower or j > z)
+                if nc == 0 or (far and w * p < total * 1e-40):
+                    return total
+                j += 1
+
+        f = mixture(True)
+        return float(mp.log(f)) if f <= 0.5 else float(mp.log1p(-mixture(False)))
+
+
+@pytest.mark.parametrize("df", [0.5, 4.0, 1000.0])
+@pytest.mark.parametrize("nc", [0.0, 2.0, 500.0])
+def test_ncx2_logcdf_matches_mpmath_to_1e6_relative(df, nc):
+    mean = df + nc
+    for ratio in (1e-300, 1e-100, 1e-5, 0.3, 1.0, 3.0):
+        x = ratio * mean
+        ref = _mp_ncx2_logcdf(x, df, nc)
+        assert ncx2_logcdf(x, df, nc) == pytest.approx(ref, rel=1e-6), (x, ref)
+
+
+def test_ncx2_logcdf_issue_example_and_scipy_where_finite():
+    # df 4, nc 2, x = 1e-200 of the mean: about 920 nats, where Sankaran gave 9.35
+    assert -ncx2_logcdf(1e-200 * 6.0, 4.0, 2.0) == pytest.approx(920.53, abs=0.01)
+    x = np.array([0.1, 1.0, 5.0, 20.0])
+    np.testing.assert_allclose(
+        ncx2_logcdf(x, 4.0, 2.0), stats.ncx2.logcdf(x, 4.0, 2.0), rtol=1e-9
+    )
+
+
+@pytest.mark.parametrize(("df", "nc"), [(4.0, 2.0), (1000.0, 500.0), (1.0, 0.0)])
+def test_ncx2_logcdf_monotone_in_x(df, nc):
+    x = (df + nc) * np.logspace(-300, 1, 400)
+    values = ncx2_logcdf(x, df, nc)
+    assert np.all(np.isfinite(values)) and np.all(values <= 0)
+    assert np.all(np.diff(values) >= 0)
+
+
+def test_ncx2_logcdf_edges_and_errors():
+    assert ncx2_logcdf(0.0, 3.0, 1.0) == -math.inf
+    assert ncx2_logcdf(math.inf, 3.0, 1.0) == 0.0
+    assert ncx2_logcdf([[1.0, 2.0]], 3.0, 1.0).shape == (1, 2)
+    with pytest.raises(ValueError, match="x must be >= 0"):
+        ncx2_logcdf(-1.0, 3.0, 1.0)
+    with pytest.raises(ValueError, match="x must be >= 0"):
+        ncx2_logcdf(math.nan, 3.0, 1.0)
+    with pytest.raises(ValueError, match="df must be"):
+        ncx2_logcdf(1.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="nc must be"):
+        ncx2_logcdf(1.0, 3.0, -1.0)
 
 
 @pytest.mark.parametrize(

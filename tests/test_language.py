@@ -1,5 +1,6 @@
 """Tests for analysis.language: topsim, posdis, bosdis, context independence, report."""
 
+import dataclasses
 import itertools
 import json
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from analysis.language import (
+    MessageReport,
     _edit_distance_rows,
     _pair_indices,
     bag_of_symbols_disentanglement,
@@ -90,15 +92,15 @@ def test_topsim_compositional_is_one(grid):
 def test_topsim_random_permutation_is_near_zero(grid):
     rng = np.random.default_rng(0)
     shuffled = grid[rng.permutation(len(grid))]
-    assert abs(topographic_similarity(grid, shuffled)) < 0.1
+    assert abs(topographic_similarity(shuffled, grid)) < 0.1
 
 
 def test_topsim_invariant_to_symbol_relabelling(grid):
     rng = np.random.default_rng(1)
     messages = rng.integers(0, 5, (len(grid), 4))
     relabel = rng.permutation(5)
-    assert topographic_similarity(grid, messages) == pytest.approx(
-        topographic_similarity(grid, relabel[messages])
+    assert topographic_similarity(messages, grid) == pytest.approx(
+        topographic_similarity(relabel[messages], grid)
     )
 
 
@@ -107,10 +109,10 @@ def test_topsim_sampled_pairs_close_to_all_pairs(grid):
     messages = np.where(
         rng.random(grid.shape) < 0.3, rng.integers(0, 4, grid.shape), grid
     )
-    full = topographic_similarity(grid, messages)
-    sampled = topographic_similarity(grid, messages, max_pairs=1500, seed=3)
+    full = topographic_similarity(messages, grid)
+    sampled = topographic_similarity(messages, grid, max_pairs=1500, seed=3)
     assert sampled == pytest.approx(full, abs=0.08)
-    again = topographic_similarity(grid, messages, max_pairs=1500, seed=3)
+    again = topographic_similarity(messages, grid, max_pairs=1500, seed=3)
     assert sampled == again  # seeded
 
 
@@ -128,7 +130,7 @@ def test_topsim_named_distances_match_scipy_reference(metric):
     d_msg = [_levenshtein(list(messages[a]), list(messages[b])) for a, b in zip(i, j)]
     expected = spearmanr(pdist(meanings, metric), d_msg)[0]
     assert topographic_similarity(
-        meanings, messages, meaning_distance=metric
+        messages, meanings, meaning_distance=metric
     ) == pytest.approx(expected)
 
 
@@ -143,25 +145,25 @@ def test_topsim_callable_distance_matches_named(grid):
 
 def test_topsim_degenerate_constant_messages_and_meanings_are_zero(grid):
     constant = np.zeros((len(grid), 3), dtype=int)
-    assert topographic_similarity(grid, constant) == 0.0
     assert topographic_similarity(constant, grid) == 0.0
+    assert topographic_similarity(grid, constant) == 0.0
 
 
 def test_topsim_errors(grid):
     with pytest.raises(ValueError, match="at least 2 messages, got 1"):
-        topographic_similarity([[0]], [[1]])
+        topographic_similarity([[1]], [[0]])
     with pytest.raises(
         ValueError, match="meaning_distance must be one of .* 'manhattan'"
     ):
         topographic_similarity(grid, grid, meaning_distance="manhattan")
     with pytest.raises(ValueError, match="zero row"):
         topographic_similarity(
-            np.zeros((3, 2)), [[0], [1], [2]], meaning_distance="cosine"
+            [[0], [1], [2]], np.zeros((3, 2)), meaning_distance="cosine"
         )
     with pytest.raises(ValueError, match="max_pairs must be >= 1, got 0"):
         topographic_similarity(grid, grid, max_pairs=0)
     with pytest.raises(ValueError, match="meanings has 3 rows but there are 2"):
-        topographic_similarity([0, 1, 2], [[0], [1]])
+        topographic_similarity([[0], [1]], [0, 1, 2])
 
 
 def test_topsim_10k_messages_sampled_is_fast():
@@ -173,7 +175,7 @@ def test_topsim_10k_messages_sampled_is_fast():
         rng.integers(0, 16, (10000, 8)),
     )
     start = time.perf_counter()
-    value = topographic_similarity(meanings, messages, max_pairs=20000)
+    value = topographic_similarity(messages, meanings, max_pairs=20000)
     assert time.perf_counter() - start < 5.0
     assert abs(value) < 0.05
 
@@ -186,11 +188,11 @@ def test_posdis_compositional_is_one(grid):
 
 
 def test_posdis_position_permutation_of_attributes_is_still_one(grid):
-    assert positional_disentanglement(grid, grid[:, [2, 0, 1]]) == pytest.approx(1.0)
+    assert positional_disentanglement(grid[:, [2, 0, 1]], grid) == pytest.approx(1.0)
 
 
 def test_bosdis_compositional_is_one(grid):
-    assert bag_of_symbols_disentanglement(grid, _disjoint_symbols(grid)) == (
+    assert bag_of_symbols_disentanglement(_disjoint_symbols(grid), grid) == (
         pytest.approx(1.0)
     )
 
@@ -198,44 +200,44 @@ def test_bosdis_compositional_is_one(grid):
 def test_posdis_bosdis_random_messages_near_zero():
     rng = np.random.default_rng(0)
     meanings, messages = rng.integers(0, 4, (5000, 3)), rng.integers(0, 4, (5000, 3))
-    assert positional_disentanglement(meanings, messages) < 0.02
-    assert bag_of_symbols_disentanglement(meanings, messages) < 0.02
+    assert positional_disentanglement(messages, meanings) < 0.02
+    assert bag_of_symbols_disentanglement(messages, meanings) < 0.02
 
 
 def test_posdis_degenerate_no_varying_position_is_zero(grid):
     constant = np.full((len(grid), 2), 3)
-    assert positional_disentanglement(grid, constant) == 0.0
-    assert bag_of_symbols_disentanglement(grid, constant) == 0.0
+    assert positional_disentanglement(constant, grid) == 0.0
+    assert bag_of_symbols_disentanglement(constant, grid) == 0.0
 
 
 def test_posdis_one_attribute_uses_zero_as_second_best():
     meanings = np.array([0, 1, 2, 3] * 10)
     # position 0 copies the attribute (score 1), position 1 is its parity (I/H = 1)
     messages = np.stack([meanings, meanings % 2], axis=1)
-    assert positional_disentanglement(meanings, messages) == pytest.approx(1.0)
+    assert positional_disentanglement(messages, meanings) == pytest.approx(1.0)
     # a position independent of the single attribute scores 0
     noise = np.stack([meanings, np.tile([0, 0, 1, 1, 1, 1, 0, 0], 5)], axis=1)
-    assert positional_disentanglement(meanings, noise) == pytest.approx(0.5)
+    assert positional_disentanglement(noise, meanings) == pytest.approx(0.5)
 
 
 def test_posdis_constant_position_is_left_out(grid):
     messages = np.concatenate([grid, np.zeros((len(grid), 1), dtype=int)], axis=1)
-    assert positional_disentanglement(grid, messages) == pytest.approx(1.0)
+    assert positional_disentanglement(messages, grid) == pytest.approx(1.0)
 
 
 def test_bosdis_ignores_symbol_order(grid):
     messages = _disjoint_symbols(grid)
     rng = np.random.default_rng(3)
     scrambled = np.array([rng.permutation(row) for row in messages])
-    assert bag_of_symbols_disentanglement(grid, scrambled) == pytest.approx(1.0)
-    assert positional_disentanglement(grid, scrambled) < 0.5
+    assert bag_of_symbols_disentanglement(scrambled, grid) == pytest.approx(1.0)
+    assert positional_disentanglement(scrambled, grid) < 0.5
 
 
 def test_bosdis_vocab_size_validated(grid):
     with pytest.raises(ValueError, match="symbol id 11 >= vocab_size=5"):
-        bag_of_symbols_disentanglement(grid, _disjoint_symbols(grid), vocab_size=5)
+        bag_of_symbols_disentanglement(_disjoint_symbols(grid), grid, vocab_size=5)
     padded = bag_of_symbols_disentanglement(
-        grid, _disjoint_symbols(grid), vocab_size=20
+        _disjoint_symbols(grid), grid, vocab_size=20
     )
     assert padded == pytest.approx(1.0)
 
@@ -243,81 +245,219 @@ def test_bosdis_vocab_size_validated(grid):
 # ------------------------------------------------------- context independence
 
 
-def test_context_independence_disjoint_symbols_is_one(grid):
-    assert context_independence(grid, _disjoint_symbols(grid)) == pytest.approx(1.0)
+def _ci_published_port(messages, meanings):
+    """Context independence as published (Bogin et al. 2018; the public code later
+    papers use), written from the description, with plain loops: concepts are
+    (attribute, value) pairs; M[c][v] counts tokens v in the messages whose meaning
+    has c; p(v|c) normalises M over symbols, p(c|v) over all concepts;
+    v_c = argmax_v p(c|v) (first symbol in id order on ties); the score is the
+    mean over concepts of p(v_c|c) * p(c|v_c)."""
+    messages = [list(map(int, m)) for m in np.asarray(messages)]
+    meanings = [list(m) for m in np.atleast_2d(np.asarray(meanings).T).T]
+    concepts = sorted({(a, v) for row in meanings for a, v in enumerate(row)})
+    symbols = sorted({s for row in messages for s in row})
+    m = {(c, v): 0 for c in concepts for v in symbols}
+    for msg, meaning in zip(messages, meanings):
+        for a, value in enumerate(meaning):
+            for v in msg:
+                m[(a, value), v] += 1
+    column = {v: sum(m[c, v] for c in concepts) for v in symbols}
+    scores = []
+    for c in concepts:
+        row = sum(m[c, v] for v in symbols)
+        best, best_p = None, -1.0
+        for v in symbols:
+            p_c_v = m[c, v] / column[v] if column[v] else 0.0
+            if p_c_v > best_p:
+                best, best_p = v, p_c_v
+        scores.append(m[c, best] / row * best_p)
+    return sum(scores) / len(scores)
+
+
+def test_context_independence_published_perfect_code_is_one_over_a_times_l(grid):
+    # 3 attributes, length 3, one symbol per (attribute, value): 1 / 9
+    assert context_independence(_disjoint_symbols(grid), grid) == pytest.approx(1 / 9)
+    two = grid[:, :2]
+    assert context_independence(_disjoint_symbols(two), two) == pytest.approx(1 / 4)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_context_independence_published_matches_port(seed):
+    rng = np.random.default_rng(seed)
+    n, length, n_attr = rng.integers(5, 60), rng.integers(1, 5), rng.integers(1, 4)
+    meanings = rng.integers(0, rng.integers(1, 5), (n, n_attr))
+    messages = rng.integers(0, rng.integers(1, 7), (n, length))
+    if seed % 2:  # partly compositional
+        messages[:, 0] = meanings[:, 0]
+    assert context_independence(messages, meanings) == pytest.approx(
+        _ci_published_port(messages, meanings), abs=1e-12
+    )
+
+
+def test_context_independence_presence_variant_disjoint_symbols_is_one(grid):
+    assert context_independence(
+        _disjoint_symbols(grid), grid, variant="presence"
+    ) == pytest.approx(1.0)
 
 
 def test_context_independence_shared_symbols_is_lower(grid):
-    assert context_independence(grid, grid) < 0.5
+    assert context_independence(grid, grid, variant="presence") < 0.5
+    assert context_independence(grid, grid) < 1 / 9
 
 
 def test_context_independence_hand_computed():
     meanings = np.array([[0], [0], [1], [1]])
     messages = np.array([[0], [0], [0], [1]])
     # concept a0=0: v=0 (p(c|v)=2/3, p(v|c)=1) → 2/3;
-    # concept a0=1: v=1 (p(c|v)=1, p(v|c)=1/2) → 1/2
-    assert context_independence(meanings, messages) == pytest.approx(
-        (2 / 3 + 1 / 2) / 2
-    )
+    # concept a0=1: v=1 (p(c|v)=1, p(v|c)=1/2) → 1/2 (same in both variants: L=1)
+    for variant in ("bogin", "presence"):
+        assert context_independence(
+            messages, meanings, variant=variant
+        ) == pytest.approx((2 / 3 + 1 / 2) / 2)
 
 
 def test_context_independence_degenerate_constant_meaning():
     meanings = np.zeros((6, 1))
-    assert context_independence(meanings, [[0, 1]] * 3 + [[0, 2]] * 3) == 1.0
-    assert context_independence(meanings, [[0]] * 3 + [[1]] * 3) == 0.5
+    presence = {"variant": "presence"}
+    assert (
+        context_independence([[0, 1]] * 3 + [[0, 2]] * 3, meanings, **presence) == 1.0
+    )
+    assert context_independence([[0]] * 3 + [[1]] * 3, meanings, **presence) == 0.5
+    # published: v_c = symbol 0 (p(c|v) = 1 for every symbol, first id), p(v|c) = 1/2
+    assert context_independence([[0, 1]] * 3 + [[0, 2]] * 3, meanings) == 0.5
 
 
 def test_context_independence_errors():
     with pytest.raises(ValueError, match="meanings has 2 rows but there are 1"):
-        context_independence([[0], [1]], [[0]])
+        context_independence([[0]], [[0], [1]])
     with pytest.raises(ValueError, match="negative symbol id"):
-        context_independence([[0]], [[-1]])
+        context_independence([[-1]], [[0]])
+    with pytest.raises(ValueError, match="variant must be one of"):
+        context_independence([[0]], [[0]], variant="egg")
+
+
+# ------------------------------------------------------------- huge symbol ids
+
+
+def _peak_mib(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        value = fn()
+        return value, tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def test_symbol_ids_near_1e9_are_reindexed_not_allocated(grid):
+    """Ids near 1e9 without vocab_size: same values as small ids, small memory."""
+    messages = _disjoint_symbols(grid)
+    huge = messages * 7 + 999_999_000
+    for fn in (context_independence, bag_of_symbols_disentanglement):
+        (value, peak) = _peak_mib(lambda fn=fn: fn(huge, grid))
+        assert value == pytest.approx(fn(messages, grid))
+        assert peak < 64
+    (report, peak) = _peak_mib(lambda: message_report(huge, grid, n_chance=2))
+    assert peak < 64
+    small = message_report(messages, grid, n_chance=2)
+    assert report.scalars() == pytest.approx(small.scalars())
+    assert context_independence(huge, grid, variant="presence") == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------- eos_id
+
+
+def test_bosdis_eos_id_drops_that_symbol(grid):
+    rng = np.random.default_rng(0)
+    messages = _disjoint_symbols(grid)
+    eos = 99
+    padded = np.concatenate(
+        [messages, np.where(rng.random((len(grid), 2)) < 0.5, eos, 98)], axis=1
+    )
+    # the eos count varies independently of the meaning: it drags bosdis down
+    assert bag_of_symbols_disentanglement(padded, grid) < 0.9
+    # dropping it leaves symbol 98, whose count mirrors eos's: drop both to get 1
+    ones = np.where(padded == 98, eos, padded)
+    assert bag_of_symbols_disentanglement(ones, grid, eos_id=eos) == pytest.approx(1.0)
+    assert bag_of_symbols_disentanglement(messages, grid, eos_id=12345) == (
+        pytest.approx(1.0)
+    )
+    with pytest.raises(ValueError, match="eos_id must be a symbol id >= 0"):
+        bag_of_symbols_disentanglement(messages, grid, eos_id=-1)
+    with pytest.raises(TypeError, match="eos_id must be an int"):
+        bag_of_symbols_disentanglement(messages, grid, eos_id=1.0)
 
 
 # --------------------------------------------------------------------- report
 
-REPORT_KEYS = {
-    "n_messages",
-    "distinct_messages",
-    "symbol_entropy_bits",
-    "symbol_perplexity",
-    "message_entropy_bits",
-    "message_perplexity",
-    "message_meaning_mi_bits",
-    "message_meaning_mi_plugin_bits",
-    "message_meaning_mi_miller_madow_bits",
-    "topsim",
-    "posdis",
-    "bosdis",
-    "context_independence",
-}
 
-
-def test_message_report_keys_types_and_json(grid):
+def test_message_report_is_a_frozen_record_with_json_dict(grid):
     report = message_report(grid, grid, vocab_size=4)
-    assert set(report) == REPORT_KEYS
-    assert all(type(v) in (int, float) for v in report.values())
-    assert json.loads(json.dumps(report)) == report
-    assert report["distinct_messages"] == 64
-    assert report["posdis"] == pytest.approx(1.0)
-    assert report["message_meaning_mi_plugin_bits"] == pytest.approx(6.0)
-    assert report["symbol_perplexity"] == pytest.approx(4.0)
+    assert isinstance(report, MessageReport)
+    with pytest.raises(AttributeError):
+        report.topsim = 0.0
+    d = report.to_dict()
+    assert set(d) == {f.name for f in dataclasses.fields(MessageReport)}
+    assert json.loads(json.dumps(d)) == d
+    assert isinstance(d["attribute_mi_bits"], list) and len(d["attribute_mi_bits"]) == 3
+    assert report.distinct_messages == 64
+    assert report.posdis == pytest.approx(1.0)
+    assert report.mi_plugin_bits == pytest.approx(6.0)
+    assert report.symbol_perplexity == pytest.approx(4.0)
+    assert report.context_independence == pytest.approx(_ci_published_port(grid, grid))
+    assert not report.degenerate
+    scalars = report.scalars()
+    assert scalars["attribute_mi_bits/2"] == d["attribute_mi_bits"][2]
+    assert all(isinstance(v, float) for v in scalars.values())
 
 
-def test_message_report_headline_mi_is_shuffle_corrected():
+def test_message_report_headline_mi_on_a_deterministic_code():
+    """Closed form: MI = H(f(meaning)); meanings are 2 attributes of 16 values."""
     rng = np.random.default_rng(0)
-    messages, meanings = rng.integers(0, 4, (1000, 2)), rng.integers(0, 3, (1000, 2))
+    f = rng.permutation(256)  # bijective code over 256 meanings: MI = 8 bits
+    m = rng.integers(0, 256, 2000)
+    messages = np.stack([f[m] // 16, f[m] % 16], axis=1)
+    meanings = np.stack([m // 16, m % 16], axis=1)
     report = message_report(messages, meanings)
-    assert report["message_meaning_mi_plugin_bits"] > 0.05
-    assert abs(report["message_meaning_mi_bits"]) < 0.02
+    assert report.message_meaning_mi_bits == pytest.approx(8.0, abs=0.1)
+    assert report.mi_p_value < 0.01 and not report.mi_undersampled
+    assert report.mi_null_mean_bits < report.mi_null_p95_bits < report.mi_plugin_bits
+    # each attribute is a function of the message: 4 bits each
+    assert report.attribute_mi_bits == pytest.approx((4.0, 4.0), abs=0.05)
+    assert report.attribute_mi_sum_bits == pytest.approx(8.0, abs=0.1)
+
+
+def test_message_report_chance_floors(grid):
+    rng = np.random.default_rng(1)
+    random_code = rng.integers(0, 4, (len(grid) * 8, 3))
+    meanings = np.tile(grid, (8, 1))
+    r = message_report(random_code, meanings)
+    for name in ("topsim", "posdis", "bosdis", "context_independence"):
+        value, floor = getattr(r, name), getattr(r, f"{name}_chance")
+        assert abs(value - floor) < 0.05, name
+    perfect = message_report(_disjoint_symbols(meanings), meanings)
+    for name in ("topsim", "posdis", "bosdis"):
+        assert getattr(perfect, name) > getattr(perfect, f"{name}_chance") + 0.5
+    assert perfect.context_independence > 2 * perfect.context_independence_chance
+
+
+def test_message_report_degenerate_channel_is_flagged(grid):
+    collapsed = message_report(np.zeros((len(grid), 2), dtype=int), grid)
+    assert collapsed.degenerate and collapsed.distinct_messages == 1
+    assert collapsed.message_meaning_mi_bits == 0.0 and collapsed.topsim == 0.0
+    constant = message_report(grid, np.zeros(len(grid)))
+    assert constant.degenerate
+    assert not message_report(grid, grid).degenerate
 
 
 def test_message_report_single_message_degenerate():
     report = message_report([[1, 2]], [[0, 0]])
-    assert report["topsim"] == 0.0
-    assert report["posdis"] == 0.0
-    assert report["symbol_entropy_bits"] == 1.0
-    assert report["message_perplexity"] == 1.0
+    assert report.topsim == 0.0 and report.topsim_chance == 0.0
+    assert report.posdis == 0.0
+    assert report.symbol_entropy_bits == 1.0
+    assert report.message_perplexity == 1.0
+    assert report.degenerate
 
 
 def test_message_report_errors():
@@ -325,3 +465,7 @@ def test_message_report_errors():
         message_report([1, 2, 3], [1, 2, 3])
     with pytest.raises(ValueError, match="meanings contains NaN"):
         message_report([[1], [2]], [0.0, np.nan])
+    with pytest.raises(ValueError, match="meanings has 1 rows but there are 2"):
+        message_report([[1], [2]], [0])
+    with pytest.raises(ValueError, match="n_chance must be >= 1"):
+        message_report([[1], [2]], [0, 1], n_chance=0)

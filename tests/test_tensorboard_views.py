@@ -59,10 +59,12 @@ def test_log_symbol_views_writes_every_view(tmp_path, batch):
     tags = acc.Tags()
     assert "symbols/usage" in tags["histograms"]
     assert {"symbols/rank_frequency", "symbols/symbol_meaning"} <= set(tags["images"])
-    expected_scalars = {f"symbols/{key}" for key in message_report(messages, meanings)}
+    expected_scalars = {
+        f"symbols/{k}" for k in message_report(messages, meanings).scalars()
+    }
     assert expected_scalars <= set(tags["scalars"])
     posdis = acc.Scalars("symbols/posdis")[0]
-    assert posdis.step == 3 and posdis.value == pytest.approx(report["posdis"])
+    assert posdis.step == 3 and posdis.value == pytest.approx(report.posdis)
     histogram = acc.Histograms("symbols/usage")[0].histogram_value
     assert histogram.num == messages.size
     image = acc.Images("symbols/rank_frequency")[0]
