@@ -196,7 +196,8 @@ def _load_config(path: str) -> dict[str, Any]:
         else:
             data = json.loads(text)
     except Exception as err:  # noqa: BLE001 - any parse error is a usage error
-        raise ValueError(f"--config {path}: cannot parse: {err}") from err
+        one_line = " ".join(str(err).split())
+        raise ValueError(f"--config {path}: cannot parse: {one_line}") from err
     if not isinstance(data, dict):
         raise ValueError(f"--config {path}: expected a mapping of options")
     return data
