@@ -299,8 +299,9 @@ class _RLlibCheckpoints:
         trainer.save(self.folder, {"spec": to_dict(trainer.spec), "run": run_state})
 
     def load(self, spec: TrainSpec):
-        from agents.rllib import RLlibTrainer
+        from agents.rllib import RLlibTrainer, init_ray
 
+        init_ray()  # a no-op when the run loop already started (or joined) Ray
         trainer, state = RLlibTrainer.restore(self.folder, spec, self.options)
         try:
             _check_stored_spec(self.path, state.get("spec"), spec)
