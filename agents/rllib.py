@@ -165,9 +165,9 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
     ``model_config`` keys: ``speaker`` (bool), ``channel``, ``channel_options``,
     ``hidden``, ``layers``. Exploration and inference run the network in eval mode
     (VQ's EMA codebook moves only in the learner's update, as in the native trainer)
-    and return ``action_dist_inputs`` and ``vf_preds``; the train pass also returns
-    our network's ``aim_logp``, ``aim_entropy``, ``aim_value`` and ``aim_aux`` for the
-    batch's actions.
+    and return ``action_dist_inputs`` and ``vf_preds``; the train pass returns our
+    network's ``aim_logp``, ``aim_entropy``, ``aim_value`` and ``aim_aux`` for the
+    batch's actions (one forward pass, what the loss reads).
     """
 
     def setup(self) -> None:
@@ -262,17 +262,19 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
         return self._act(batch)
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        # One pass of our network: the loss reads only these (no distribution
+        # inputs, which would cost a second pass, n passes for a candidate listener).
         if not self.net.training:
             self.net.train()
-        dist_inputs, logp, entropy, aux = self.evaluate(
-            batch[Columns.OBS], batch[Columns.ACTIONS]
-        )
+        actions = batch[Columns.ACTIONS]
+        if not isinstance(self.action_space, spaces.Box):
+            actions = actions.long()
+        out = self.net(batch[Columns.OBS].float(), action=actions)
         return {
-            Columns.ACTION_DIST_INPUTS: dist_inputs,
-            "aim_logp": logp,
-            "aim_entropy": entropy,
-            "aim_value": self.compute_values(batch),
-            "aim_aux": aux,
+            "aim_logp": out.log_prob,
+            "aim_entropy": out.entropy,
+            "aim_value": out.value,
+            "aim_aux": out.aux,
         }
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None):
@@ -436,12 +438,29 @@ class AimCallbacks(RLlibCallback):
     ``symbol_counts [L, V]``) to every training result.
     """
 
-    def on_episode_end(self, *, episode, metrics_logger=None, env_runner=None, **kw):
+    def on_episode_end(
+        self,
+        *,
+        episode,
+        metrics_logger=None,
+        env_runner=None,
+        prev_episode_chunks=None,
+        **kw,
+    ):
         if metrics_logger is None:
             return
         cfg = env_runner.config.learner_config_dict if env_runner is not None else {}
+        # An episode cut by sample() arrives as its last chunk plus the earlier ones.
+        chunks = [*(prev_episode_chunks or ()), episode]
         agents = list(episode.agent_episodes)
-        returns = [float(episode.agent_episodes[a].get_return()) for a in agents]
+        returns = [
+            sum(
+                float(c.agent_episodes[a].get_return())
+                for c in chunks
+                if a in c.agent_episodes
+            )
+            for a in agents
+        ]
         metrics_logger.log_value(("aim", "episodes"), 1, reduce="sum")
         metrics_logger.log_value(
             ("aim", "return_sum"), float(np.mean(returns)), reduce="sum"
@@ -452,13 +471,14 @@ class AimCallbacks(RLlibCallback):
                 ("aim", "success_sum"), float(np.all(last["success"])), reduce="sum"
             )
         for speaker in cfg.get("aim_speakers", ()):
-            if speaker not in episode.agent_episodes:
+            sent = [
+                _active_tokens(c.agent_episodes[speaker])
+                for c in chunks
+                if speaker in c.agent_episodes and len(c.agent_episodes[speaker])
+            ]
+            if not sent:
                 continue
-            sa = episode.agent_episodes[speaker]
-            acts = np.asarray(sa.get_actions())
-            infos = sa.get_infos(slice(0, len(sa)))
-            active = np.array([bool(np.all(i.get("active", True))) for i in infos])
-            tokens = acts.reshape(len(acts), -1)[active]
+            tokens = np.concatenate(sent)
             for pos in range(tokens.shape[1]):
                 vals, counts = np.unique(tokens[:, pos], return_counts=True)
                 for v, c in zip(vals.tolist(), counts.tolist()):
@@ -495,6 +515,14 @@ class AimCallbacks(RLlibCallback):
                 metrics[f"symbols/{key}"] = float(np.mean([u[key] for u in usage]))
         metrics["charts/learning_rate"] = float(algorithm.config.lr)
         result["aim"] = {"metrics": metrics, "symbol_counts": counts}
+
+
+def _active_tokens(sa_episode) -> np.ndarray:
+    """``[n, L]`` tokens a speaker sent at the steps where its action counted."""
+    acts = np.asarray(sa_episode.get_actions())
+    infos = sa_episode.get_infos(slice(0, len(sa_episode)))
+    active = np.array([bool(np.all(i.get("active", True))) for i in infos])
+    return acts.reshape(len(acts), -1)[active]
 
 
 def finite(value: Any) -> float:
@@ -588,12 +616,23 @@ def build_config(
     logdir: Path | None = None,
     *,
     shared_vocabulary: bool | None = None,
+    env_runner: str | None = None,
 ):
     """The ``PPOConfig`` of one seed of ``args``.
 
     ``shared_vocabulary`` (default: ``args.shared_vocabulary`` if ``Args`` has it,
     else False): all speakers talk through one channel (:class:`AimMultiRLModule`).
+    ``env_runner`` (default: ``args.env_runner`` if ``Args`` has it, else
+    ``"batched"``): ``"batched"`` steps one batched core per env runner
+    (:mod:`agents.rllib_batched`); ``"pettingzoo"`` is RLlib's own runner over
+    ``ParallelPettingZooEnv`` sub-envs.
     """
+    if env_runner is None:
+        env_runner = getattr(args, "env_runner", "batched")
+    if env_runner not in ("batched", "pettingzoo"):
+        raise ValueError(
+            f"env_runner must be 'batched' or 'pettingzoo', got {env_runner!r}"
+        )
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
     from ray.tune.registry import register_env
@@ -674,6 +713,10 @@ def build_config(
         .fault_tolerance(restart_failed_env_runners=True)
         .debugging(seed=seed)
     )
+    if env_runner == "batched":
+        from agents.rllib_batched import configure_batched
+
+        configure_batched(config)
     return config
 
 

@@ -141,6 +141,8 @@ class Args:
     """Shared storage path for multi-node Ray runs."""
     shared_vocabulary: bool = False
     """All speakers share one codebook (rllib backend)."""
+    env_runner: Literal["batched", "pettingzoo"] = "batched"
+    """RLlib env runners (rllib backend): one batched core each, or PettingZoo envs."""
 
     def __post_init__(self) -> None:
         check_fields(self)
