@@ -447,6 +447,7 @@ class AimCallbacks(RLlibCallback):
         prev_episode_chunks=None,
         **kw,
     ):
+        _truncation_is_not_termination(episode)
         if metrics_logger is None:
             return
         cfg = env_runner.config.learner_config_dict if env_runner is not None else {}
@@ -515,6 +516,22 @@ class AimCallbacks(RLlibCallback):
                 metrics[f"symbols/{key}"] = float(np.mean([u[key] for u in usage]))
         metrics["charts/learning_rate"] = float(algorithm.config.lr)
         result["aim"] = {"metrics": metrics, "symbol_counts": counts}
+
+
+def _truncation_is_not_termination(episode) -> None:
+    """Undo RLlib 2.60's marking of a time-limit cut as a termination.
+
+    ``MultiAgentEpisode.add_env_step`` sets ``is_terminated`` whenever every agent
+    is done, truncated ones included, so PPO would not bootstrap a time-limit cut.
+    Our envs never report both flags (``truncated = time limit and not
+    terminated``), so both set means truncated: clear ``is_terminated``.
+    """
+    if not (episode.is_terminated and episode.is_truncated):
+        return
+    episode.is_terminated = False
+    for sa_episode in episode.agent_episodes.values():
+        if sa_episode.is_truncated:
+            sa_episode.is_terminated = False
 
 
 def _active_tokens(sa_episode) -> np.ndarray:

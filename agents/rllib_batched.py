@@ -448,7 +448,9 @@ class BatchedEnvRunner(EnvRunner, Checkpointable):
         if not explore:
             dist = dist.to_deterministic()
         actions = self._random_actions(agent, len(obs)) if random else dist.sample()
-        return actions, dist.logp(actions), values
+        logp = dist.logp(actions)
+        # RLlib's deterministic distribution gives per-component log-probs (zeros).
+        return actions, logp.reshape(len(obs), -1).sum(-1), values
 
     def _random_actions(self, agent: str, n: int) -> torch.Tensor:
         space, dev = self._spaces[agent][1], self._device
