@@ -63,7 +63,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.networks import ActorCritic, Speaker, build_agent
+from agents.networks import ActorCritic, CandidateListener, Speaker, build_agent
 from agents.ppo import ppo_loss
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -228,6 +228,9 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
                 return net.head.logits(h)
             mean = net.head.mean(h)
             return torch.cat([mean, net.head.log_std.expand_as(mean)], dim=-1)
+        if isinstance(net, CandidateListener):  # its forward's scores, one pass
+            items = obs[:, net.start : net.stop].reshape(len(obs), net.n, net.item)
+            return torch.einsum("nkh,nh->nk", net.candidate_net(items), net.encode(obs))
         if not isinstance(space, spaces.Discrete):
             raise TypeError(f"{type(net).__name__}: unsupported action space {space}")
         # Any other network over Discrete(n): the log-probability of every action is
@@ -245,8 +248,10 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
             self.net.eval()
         with torch.no_grad():
             obs = batch[Columns.OBS].float()
-            if isinstance(self.net, Speaker):
-                dist_inputs = self.evaluate(obs)[0]
+            if isinstance(self.net, Speaker):  # logits only: no sample of our own
+                net = self.net
+                out = net.channel(net.encoder(obs), target=obs, deterministic=True)
+                dist_inputs = out.logits.flatten(1)
             else:
                 dist_inputs = self._dist_inputs(obs)
             values = self.compute_values(batch)

@@ -385,6 +385,9 @@ class BatchedEnvRunner(EnvRunner, Checkpointable):
                 mod.to(self._device) if isinstance(mod, torch.nn.Module) else mod
             )
         )
+        for mod in self.module._rl_modules.values():
+            if isinstance(mod, torch.nn.Module):
+                mod.eval()  # acting only (RLlib's forward passes toggle otherwise)
         for mid, mod in self.module._rl_modules.items():
             if mod.is_stateful():
                 raise ValueError(
