@@ -391,7 +391,8 @@ class AimPPOLearner(PPOTorchLearner):
             logged.update({f"aux_{k}": v.detach() for k, v in aux._asdict().items()})
             logged["aux_weighted"] = (aux_coef * aux.total).detach()
         logged["total"] = total.detach()
-        self.metrics.log_dict(logged, key=module_id, window=1)
+        # Logged once per update (window 1 keeps only the last minibatch's anyway).
+        self.__dict__.setdefault("_aim_logged", {})[module_id] = logged
         return total
 
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
@@ -413,6 +414,8 @@ class AimPPOLearner(PPOTorchLearner):
 
     def after_gradient_based_update(self, *, timesteps) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
+        for module_id, logged in self.__dict__.pop("_aim_logged", {}).items():
+            self.metrics.log_dict(logged, key=module_id, window=1)
         self._sync_buffers()
 
     def _sync_buffers(self) -> None:
