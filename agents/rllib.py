@@ -412,6 +412,16 @@ class AimPPOLearner(PPOTorchLearner):
             lr_or_lr_schedule=config.lr,
         )
 
+    def _update(self, batch, **kwargs):
+        # Every learner must run its modules in one fixed order. Each module's DDP
+        # wrapper all-reduces its gradients on the one process group, in the order
+        # the backward pass reaches them; the train batch lists modules in the order
+        # its episodes met them, which differs between learners' shards, and then
+        # one learner's speaker gradients met the other's listener gradients
+        # (gloo: "Received data size doesn't match expected size").
+        batch = {module_id: batch[module_id] for module_id in sorted(batch)}
+        return super()._update(batch, **kwargs)
+
     def after_gradient_based_update(self, *, timesteps) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
         for module_id, logged in self.__dict__.pop("_aim_logged", {}).items():

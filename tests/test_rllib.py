@@ -250,6 +250,26 @@ def test_rllib_solves_referential(ray_session, tmp_path):
     assert summary["success_mean"] >= 0.9
 
 
+def test_learner_runs_modules_in_one_order(ray_session, monkeypatch):
+    """Whatever order a train batch lists its modules in, the learner's forward and
+    backward passes meet them in one (sorted) order, the same on every learner."""
+    from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+
+    _, config = _tiny_config()
+    algo = config.build_algo()
+    seen = []
+    monkeypatch.setattr(
+        PPOTorchLearner, "_update", lambda self, batch, **kw: seen.append(list(batch))
+    )
+    try:
+        learner = algo.learner_group._learner
+        learner._update({"speaker": None, "listener": None})
+        learner._update({"listener": None, "speaker": None})
+    finally:
+        algo.stop()
+    assert seen == [["listener", "speaker"]] * 2
+
+
 def test_shared_vocabulary_is_one_codebook(ray_session):
     """contextual_pd_v0 has two speakers; with a shared vocabulary they use one
     quantizer object, stepped once per update, identical in both modules' state."""
@@ -287,14 +307,18 @@ def test_shared_vocabulary_is_one_codebook(ray_session):
 
 
 @pytest.mark.slow
-def test_two_learners_keep_one_codebook(ray_session):
+@pytest.mark.parametrize("env_runner", ["batched", "pettingzoo"])
+def test_two_learners_keep_one_codebook(ray_session, env_runner):
     """DDP all-reduces gradients, not buffers: the learner averages the VQ EMA
-    buffers after each update, so both learners hold the same codebook."""
-    _, config = _tiny_config(num_learners=2)
+    buffers after each update, so both learners hold the same codebook. Several
+    iterations: the PettingZoo path's shards list modules in varying orders (the
+    learners must still run them in one order, else their collectives mismatch)."""
+    _, config = _tiny_config(num_learners=2, env_runner=env_runner)
     config.learners(num_learners=2)
     algo = config.build_algo()
     try:
-        algo.train()
+        for _ in range(4):
+            algo.train()
         buffers = algo.learner_group.foreach_learner(
             lambda learner: {
                 k: v.detach().cpu().numpy().copy()
