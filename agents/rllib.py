@@ -80,6 +80,8 @@ __all__ = [
     "build_config",
     "env_creator",
     "init_ray",
+    "latest_checkpoint",
+    "loopback_only",
     "module_specs",
     "module_states",
     "native_trainer",
@@ -766,35 +768,138 @@ class _Mapping:
 
 
 # ---------------------------------------------------------------------- ray
-def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
-    """Start (or join, with ``address``) Ray once; small and dashboard-free locally."""
+def init_ray(
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    dashboard: bool = False,
+) -> None:
+    """Start (or, with ``address``, join) Ray once in this process.
+
+    Locally (``address`` None) a new embedded Ray with ``num_cpus`` logical CPUs
+    (default 2) whose processes (GCS, raylet, object manager, workers, agents) all
+    listen on 127.0.0.1 only, without a dashboard unless ``dashboard`` (then on
+    127.0.0.1 too).
+    """
     ray = require_ray()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    kwargs: dict[str, Any] = {"include_dashboard": dashboard, "log_to_driver": False}
     if address is None:
-        kwargs["num_cpus"] = num_cpus or 2
+        # "local": a new instance, never a cluster found through RAY_ADDRESS-less
+        # discovery (Ray's ray_current_cluster file of the last `ray start`).
+        address = "local"
+        loopback_only()
+        kwargs.update(num_cpus=num_cpus or 2, _node_ip_address=LOOPBACK)
+        if dashboard:
+            kwargs["dashboard_host"] = LOOPBACK
     ray.init(address=address, **kwargs)
 
 
+LOOPBACK = "127.0.0.1"
+
+
+def loopback_only() -> None:
+    """Let Ray nodes started from this process use 127.0.0.1 as their address.
+
+    On Linux Ray 2.60 replaces a node address of 127.0.0.1 by the machine's own
+    (and its servers then listen on every interface) unless its multi-machine
+    switch, ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``, is off: this turns it off for
+    this process (read when Ray resolves an address) and its children (the
+    environment variable). Joining a cluster with ``address`` is unaffected.
+    """
+    require_ray()
+    from ray._private import ray_constants
+
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
 # ---------------------------------------------------------------------- run
+STATE_FILE = "aim_state.json"
+"""Written last into a checkpoint folder: its presence marks the checkpoint complete."""
+
+
 def save_checkpoint(algo, ckpt_dir: Path, state: dict) -> Path:
-    """``algo.save_to_path`` into a temp dir, then rename it to ``ckpt_dir/latest``."""
+    """Save ``algo`` and ``state`` (JSON) as ``ckpt_dir/latest``, crash-safe.
+
+    The sequence, each step leaving a complete checkpoint that
+    :func:`latest_checkpoint` finds (the newest by ``state["iteration"]``):
+
+    1. finish an earlier interrupted swap (:func:`latest_checkpoint`);
+    2. ``algo.save_to_path`` into ``.latest.tmp<pid>``, then :data:`STATE_FILE`
+       (written to a side file and renamed: it appears whole, and last);
+    3. rename ``latest`` to ``.latest.old<pid>``;
+    4. rename ``.latest.tmp<pid>`` to ``latest``;
+    5. drop ``.latest.old<pid>``, its :data:`STATE_FILE` first (a half-deleted
+       folder is never taken for a checkpoint).
+    """
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    latest_checkpoint(ckpt_dir)
     tmp = ckpt_dir / f".latest.tmp{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    old = ckpt_dir / f".latest.old{os.getpid()}"
+    _discard(tmp)
     algo.save_to_path(str(tmp.resolve()))
-    (tmp / "aim_state.json").write_text(json.dumps(state))
-    latest, old = ckpt_dir / "latest", ckpt_dir / f".latest.old{os.getpid()}"
+    part = tmp / f"{STATE_FILE}.part"
+    part.write_text(json.dumps(state))
+    os.replace(part, tmp / STATE_FILE)
+    latest = ckpt_dir / "latest"
     if latest.exists():
-        latest.rename(old)
-    tmp.rename(latest)
-    if old.exists():
-        shutil.rmtree(old)
+        os.replace(latest, old)
+    os.replace(tmp, latest)
+    _discard(old)
     return latest
+
+
+def latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    """``ckpt_dir/latest`` after finishing an interrupted :func:`save_checkpoint`, or
+    None when ``ckpt_dir`` holds no complete checkpoint.
+
+    Among ``latest``, ``.latest.old*`` and ``.latest.tmp*`` (left by a process that
+    died mid-save) the complete ones (with a readable :data:`STATE_FILE`) compete;
+    the newest (highest ``iteration``, then ``env_steps``; ``latest`` on a tie)
+    becomes ``latest`` and everything else is removed.
+    """
+    latest = ckpt_dir / "latest"
+    if not ckpt_dir.is_dir():
+        return None
+    found = [latest, *sorted(ckpt_dir.glob(".latest.old*"))]
+    found += sorted(ckpt_dir.glob(".latest.tmp*"))
+    ranked = []
+    for order, path in enumerate(found):
+        state = _read_state(path)
+        if state is not None:
+            key = (int(state.get("iteration", 0)), int(state.get("env_steps", 0)))
+            ranked.append((key, -order, path))
+    best = max(ranked)[2] if ranked else None
+    for path in found:
+        if path != best and path != latest:
+            _discard(path)
+    if best is None:
+        return None
+    if best != latest:
+        _discard(latest)
+        os.replace(best, latest)
+    return latest
+
+
+def _read_state(path: Path) -> dict | None:
+    try:
+        state = json.loads((path / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _discard(path: Path) -> None:
+    """Delete a checkpoint folder, its completeness mark first."""
+    if path.is_dir():
+        (path / STATE_FILE).unlink(missing_ok=True)
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
 
 
 def module_states(algo) -> dict[str, dict]:

@@ -54,8 +54,10 @@ def run_seed_rllib(args: Args, run_dir: Path, seed: int) -> dict:
     from torch.utils.tensorboard import SummaryWriter
 
     from agents.rllib import (
+        STATE_FILE,
         build_config,
         finite,
+        latest_checkpoint,
         native_trainer,
         save_checkpoint,
         symbol_usage,
@@ -64,13 +66,14 @@ def run_seed_rllib(args: Args, run_dir: Path, seed: int) -> dict:
 
     seed_dir = run_dir / f"seed_{seed}"
     ckpt_dir = _checkpoint_root(args, run_dir, seed)
-    latest = ckpt_dir / "latest"
     atomic_write_json(seed_dir / "config.json", {**_jsonable(args), "seed": seed})
     config = build_config(args, seed, seed_dir)
     state = {"env_steps": 0, "wall_s": 0.0, "iteration": 0, "counts": {}}
-    if latest.exists():
+    # The newest complete checkpoint, also when a save was cut short mid-swap.
+    latest = latest_checkpoint(ckpt_dir)
+    if latest is not None:
         algo = Algorithm.from_checkpoint(str(latest.resolve()))
-        state = json.loads((latest / "aim_state.json").read_text())
+        state = json.loads((latest / STATE_FILE).read_text())
     else:
         algo = config.build_algo()
     counts = {k: np.asarray(v, dtype=float) for k, v in state["counts"].items()}
