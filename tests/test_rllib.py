@@ -51,11 +51,15 @@ def ray_session():
 
 
 def _scalar_tags(seed_dir: Path) -> set[str]:
+    (events,) = seed_dir.glob("events.out.tfevents.*")
+    return _scalar_tags_of(events)
+
+
+def _scalar_tags_of(events: Path) -> set[str]:
     from tensorboard.backend.event_processing.event_accumulator import (
         EventAccumulator,
     )
 
-    (events,) = seed_dir.glob("events.out.tfevents.*")
     acc = EventAccumulator(str(events))
     acc.Reload()
     return set(acc.Tags()["scalars"])
@@ -102,13 +106,34 @@ def test_cli_two_iterations_writes_the_native_run_layout(
         assert tag in tags, tag
     if success:
         assert "charts/success" in tags
-        # --resume from the last checkpoint: no more training, same totals.
+        # --resume from the last checkpoint: no more training, same totals. The
+        # process "died" between the two renames of a checkpoint swap: only
+        # `.latest.old<pid>` is complete, next to a half-written `.latest.tmp<pid>`.
         (seed_dir / "summary.json").unlink()
+        ckpt = seed_dir / "checkpoints"
+        os.replace(ckpt / "latest", ckpt / ".latest.old4242")
+        (ckpt / ".latest.tmp4243").mkdir()
+        (ckpt / ".latest.tmp4243" / "partial").write_text("{")
+        events_before = set(seed_dir.glob("events.out.tfevents.*"))
         resumed = main(["--resume", str(run), "--no-progress"])
         assert resumed["runs"][0]["env_steps"] == seed_summary["env_steps"]
         assert resumed["runs"][0]["wall_s"] >= seed_summary["wall_s"]
+        assert sorted(p.name for p in ckpt.iterdir()) == ["latest"]
+        (new_events,) = set(seed_dir.glob("events.out.tfevents.*")) - events_before
+        assert "charts/steps_per_s" not in _scalar_tags_of(new_events)  # no training
         messages = np.load(seed_dir / "messages.npz")
         assert messages["messages"].shape == (50, 2)
+
+
+def test_cli_pettingzoo_env_runner(ray_session, tmp_path):
+    """RLlib's own runner over PettingZoo envs stays selectable from the CLI."""
+    argv = ["--backend", "rllib", "--env-runner", "pettingzoo", "--steps", "128"]
+    argv += [*TINY, "--num-envs-per-env-runner", "4", "--eval-episodes", "20"]
+    summary = main([*argv, "--logdir", str(tmp_path), "--name", "pz", "--no-progress"])
+    saved = json.loads((tmp_path / "pz" / "config.json").read_text())
+    assert saved["env_runner"] == "pettingzoo"
+    assert summary["runs"][0]["env_steps"] >= 128
+    assert summary["runs"][0]["eval_episodes"] == 20
 
 
 @pytest.mark.parametrize(
