@@ -250,9 +250,9 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
             self.net.eval()
         with torch.no_grad():
             obs = batch[Columns.OBS].float()
-            if isinstance(self.net, Speaker):  # logits only: no sample of our own
+            if isinstance(self.net, Speaker):  # logits only: no sample, no decoder
                 net = self.net
-                out = net.channel(net.encoder(obs), target=obs, deterministic=True)
+                out = net.channel(net.encoder(obs), deterministic=True)
                 dist_inputs = out.logits.flatten(1)
             else:
                 dist_inputs = self._dist_inputs(obs)
