@@ -2,7 +2,8 @@
 
 The adapter (modules, learner, callbacks, config) is :mod:`agents.rllib`; this module
 drives it for one seed: trains until ``--steps`` env steps, checkpoints with
-``save_to_path`` (atomically, to ``seed_<s>/checkpoints/latest``), resumes from it,
+``save_to_path`` (crash-safe, to ``seed_<s>/checkpoints/latest``: see
+:func:`agents.rllib.save_checkpoint`), resumes from the newest complete checkpoint,
 evaluates greedily through a native trainer that holds the learned weights, and
 writes the same files and TensorBoard tags as the native backend
 (:func:`experiments.aim.write_results`). Ray is imported only when a run starts.
