@@ -28,10 +28,12 @@ our pieces into RLlib's builder chain (no ``Algorithm`` subclass).
   scalars (``charts/...``, ``losses/<agent>/...``, ``symbols/...``, in
   ``result["aim"]``), which the run loop writes with a ``SummaryWriter``
   (RLlib writes no events without Tune).
-* Envs reach RLlib through their PettingZoo face: ``ParallelPettingZooEnv`` over
-  ``envs.make(name, **config)``, registered with ``tune.register_env``. Speaker and
-  listener spaces differ, which the wrapper's per-agent ``Dict`` spaces handle. Every
-  agent acts at every step (the two-phase envs ignore an inactive agent's action).
+* Envs reach RLlib in one of two ways (``build_config(..., env_runner=...)``):
+  ``"batched"`` (default), :class:`agents.rllib_batched.BatchedEnvRunner`, steps one
+  batched core per env runner in one call; ``"pettingzoo"`` is RLlib's own runner
+  over ``ParallelPettingZooEnv(envs.make(name, **config))`` sub-envs, registered with
+  ``tune.register_env``. Every agent acts at every step (the two-phase envs ignore an
+  inactive agent's action).
 * A shared vocabulary (``build_config(..., shared_vocabulary=True)``): all speakers
   talk through one codebook (:class:`AimMultiRLModule`, RLlib's shared-encoder
   pattern); its parameters are stepped by the first speaker's optimizer only.
@@ -43,8 +45,9 @@ installed; without it the module still imports (placeholder base classes), and
 :func:`require_ray` / building a module raise ``ImportError`` with the install hint
 ``pip install "aim-suite[rllib]"``.
 
-Differences from the native trainer: RLlib's GAE connector computes the advantages
-(same ``gamma``/``lambda``) and standardizes them per batch before ``ppo_loss``
+Differences from the native trainer: the advantages (same ``gamma``/``lambda``; the
+batched runner computes them with :func:`agents.ppo.compute_gae`, the PettingZoo path
+with RLlib's GAE connector) are standardized per batch before ``ppo_loss``
 standardizes them per minibatch; Adam has RLlib's ``eps=1e-8`` (native: ``1e-5``);
 ``--num-steps`` is the rollout fragment per env. Not done here: a centralized critic
 (``--centralized-value`` raises ``ValueError``); ``--device`` is ignored (use
