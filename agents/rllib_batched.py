@@ -67,7 +67,6 @@ __all__ = [
     "read_step",
 ]
 
-_RAY = True
 try:
     from ray.rllib.core import COMPONENT_RL_MODULE
     from ray.rllib.core.columns import Columns
@@ -75,7 +74,6 @@ try:
     from ray.rllib.env.env_runner import ENV_STEP_FAILURE, EnvRunner
     from ray.rllib.utils.checkpoints import Checkpointable
 except ImportError:  # pragma: no cover - the hint comes from require_ray()
-    _RAY = False
 
     class EnvRunner:  # type: ignore[no-redef]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -106,6 +104,15 @@ def read_step(
 
     ``active`` defaults to all true, ``final_obs`` to None (after a reset),
     ``success`` is the last agent's flag (None when the env reports none).
+
+    Examples
+    --------
+    >>> import envs
+    >>> core = envs.make_vec("referential_v0", 2, seed=0)
+    >>> _, infos = core.reset()
+    >>> read = read_step(infos, list(core.possible_agents), 2)
+    >>> read.final_obs is None, read.active["speaker"].tolist()
+    (True, [True, True])
     """
     active, final = {}, {}
     for agent in agents:
@@ -151,7 +158,7 @@ class BatchedSample:
     end_rows: np.ndarray
     end_obs: dict[str, np.ndarray]
     agent_to_module: dict[str, str]
-    spaces: dict[str, tuple[spaces.Space, spaces.Space]] = field(repr=False)
+    agent_spaces: dict[str, tuple[spaces.Space, spaces.Space]] = field(repr=False)
 
     def __len__(self) -> int:
         return len(self.terminated)
@@ -247,8 +254,8 @@ class BatchedSample:
                 extra_model_outputs=extra,
                 terminateds={"__all__": term, **dict.fromkeys(agents, term)},
                 truncateds={"__all__": trunc, **dict.fromkeys(agents, trunc)},
-                observation_space={a: self.spaces[a][0] for a in agents},
-                action_space={a: self.spaces[a][1] for a in agents},
+                observation_space={a: self.agent_spaces[a][0] for a in agents},
+                action_space={a: self.agent_spaces[a][1] for a in agents},
                 env_t_started=int(self.episode_t[start]),
                 len_lookback_buffer=0,
                 agent_episode_ids={
@@ -692,7 +699,7 @@ class BatchedEnvRunner(EnvRunner, Checkpointable):
             end_rows=end_rows.cpu().numpy(),
             end_obs=end_obs,
             agent_to_module=dict(self._agent_to_module),
-            spaces=dict(self._spaces),
+            agent_spaces=dict(self._spaces),
         )
 
     # ------------------------------------------------------------------ metrics
