@@ -212,6 +212,14 @@ class AgentNet(nn.Module):
         """The action as the env accepts it (default: unchanged)."""
         return action
 
+    def act_inputs(
+        self, obs: torch.Tensor, value_obs: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(dist_inputs, value)`` for acting elsewhere (an RLlib env runner samples
+        from the distribution inputs itself): one pass, without the sample."""
+        out = self(obs, value_obs, deterministic=True)
+        return out.dist_inputs, out.value
+
 
 class ActorCritic(AgentNet):
     """Separate MLP actor and critic (tanh, orthogonal init), for any action space."""
@@ -394,6 +402,14 @@ class Speaker(AgentNet):
         return AgentOutput(
             act, out.log_prob, out.entropy, value, out.aux, out.logits.flatten(1)
         )
+
+    def act_inputs(
+        self, obs: torch.Tensor, value_obs: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The symbol policy's logits and the value; no reconstruction (acting needs
+        no auxiliary loss)."""
+        out = self.channel(self.encoder(obs), deterministic=True)
+        return out.logits.flatten(1), self.value(obs, value_obs)
 
 
 def build_agent(

@@ -87,6 +87,7 @@ __all__ = [
     "env_creator",
     "init_ray",
     "latest_checkpoint",
+    "loopback_only",
     "module_specs",
     "module_states",
     "require_ray",
@@ -309,11 +310,8 @@ class AimRLModule(TorchRLModule, ValueFunctionAPI):
         if self.net.training:
             self.net.eval()
         with torch.no_grad():
-            out = self.net(batch[Columns.OBS].float())
-        return {
-            Columns.ACTION_DIST_INPUTS: out.dist_inputs,
-            Columns.VF_PREDS: out.value,
-        }
+            dist_inputs, values = self.net.act_inputs(batch[Columns.OBS].float())
+        return {Columns.ACTION_DIST_INPUTS: dist_inputs, Columns.VF_PREDS: values}
 
     def _forward_inference(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         return self._act(batch)
@@ -447,7 +445,8 @@ class AimPPOLearner(PPOTorchLearner):
         if isinstance(self.module[module_id].unwrapped().net, Speaker):
             logged.update({f"aux_{k}": v.detach() for k, v in aux._asdict().items()})
         logged["total"] = total.detach()
-        self.metrics.log_dict(logged, key=module_id, window=1)
+        # Logged once per update (window 1 keeps only the last minibatch's anyway).
+        self.__dict__.setdefault("_aim_logged", {})[module_id] = logged
         return total
 
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
@@ -468,8 +467,20 @@ class AimPPOLearner(PPOTorchLearner):
             lr_or_lr_schedule=config.lr,
         )
 
+    def _update(self, batch, **kwargs):
+        # Every learner must run its modules in one fixed order. Each module's DDP
+        # wrapper all-reduces its gradients on the one process group, in the order
+        # the backward pass reaches them; the train batch lists modules in the order
+        # its episodes met them, which differs between learners' shards, and then
+        # one learner's speaker gradients met the other's listener gradients
+        # (gloo: "Received data size doesn't match expected size").
+        batch = {module_id: batch[module_id] for module_id in sorted(batch)}
+        return super()._update(batch, **kwargs)
+
     def after_gradient_based_update(self, *, timesteps) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
+        for module_id, logged in self.__dict__.pop("_aim_logged", {}).items():
+            self.metrics.log_dict(logged, key=module_id, window=1)
         self._sync_buffers()
 
     def _sync_buffers(self) -> None:
@@ -509,11 +520,29 @@ class AimCallbacks(RLlibCallback):
     the speakers.
     """
 
-    def on_episode_end(self, *, episode, metrics_logger=None, env_runner=None, **kw):
+    def on_episode_end(
+        self,
+        *,
+        episode,
+        metrics_logger=None,
+        env_runner=None,
+        prev_episode_chunks=None,
+        **kw,
+    ):
+        _truncation_is_not_termination(episode)
         if metrics_logger is None:
             return
+        # An episode cut by sample() arrives as its last chunk plus the earlier ones.
+        chunks = [*(prev_episode_chunks or ()), episode]
         agents = list(episode.agent_episodes)
-        returns = [float(episode.agent_episodes[a].get_return()) for a in agents]
+        returns = [
+            sum(
+                float(c.agent_episodes[a].get_return())
+                for c in chunks
+                if a in c.agent_episodes
+            )
+            for a in agents
+        ]
         metrics_logger.log_value(("aim", "episodes"), 1, reduce="sum")
         metrics_logger.log_value(
             ("aim", "return_sum"), float(np.mean(returns)), reduce="sum"
@@ -527,6 +556,8 @@ class AimCallbacks(RLlibCallback):
     def on_sample_end(self, *, env_runner=None, metrics_logger=None, samples=(), **kw):
         if metrics_logger is None or env_runner is None:
             return
+        if not all(hasattr(episode, "agent_episodes") for episode in samples):
+            return  # the batched runner logs its own count tables
         shapes = env_runner.config.learner_config_dict.get("aim_symbol_shapes", {})
         for speaker, (length, vocab) in shapes.items():
             counts = np.zeros((length, vocab))
@@ -549,12 +580,31 @@ class AimCallbacks(RLlibCallback):
             )
 
 
+def _truncation_is_not_termination(episode) -> None:
+    """Undo RLlib 2.60's marking of a time-limit cut as a termination.
+
+    ``MultiAgentEpisode.add_env_step`` sets ``is_terminated`` whenever every agent
+    is done, truncated ones included, so PPO would not bootstrap a time-limit cut.
+    Our envs never report both flags (``truncated = time limit and not
+    terminated``), so both set means truncated: clear ``is_terminated``.
+    """
+    if not (episode.is_terminated and episode.is_truncated):
+        return
+    episode.is_terminated = False
+    for sa_episode in episode.agent_episodes.values():
+        if sa_episode.is_truncated:
+            sa_episode.is_terminated = False
+
+
 def _sum_tables(tables: Any, shape: tuple[int, int]) -> np.ndarray:
     """The sum of the count tables logged in one iteration (zeros when none).
 
     RLlib hands back a list of the logged tables, the table itself when only one
-    was logged, or NaN when none was.
+    was logged, or NaN when none was (an env runner's own, unreduced logger holds
+    the series object itself).
     """
+    if hasattr(tables, "peek"):
+        tables = tables.peek()
     total = np.zeros(shape)
     if isinstance(tables, np.ndarray) and tables.shape == shape:
         tables = [tables]
@@ -621,7 +671,7 @@ def build_config(
     ppo = spec.ppo
     per_learner = max(1, ppo.batch_size // max(1, options.num_learners))
     minibatch = max(1, per_learner // ppo.num_minibatches)
-    return (
+    config = (
         RLlibPPOConfig()
         .environment(
             ENV_NAME,
@@ -683,6 +733,11 @@ def build_config(
         .fault_tolerance(restart_failed_env_runners=True)
         .debugging(seed=spec.seed)
     )
+    if options.env_runner == "batched":
+        from agents.rllib_batched import configure_batched
+
+        configure_batched(config)
+    return config
 
 
 class _Mapping:
@@ -696,17 +751,53 @@ class _Mapping:
 
 
 # ---------------------------------------------------------------------- ray
-def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
-    """Start (or join, with ``address``) Ray once; small and dashboard-free locally."""
+LOOPBACK = "127.0.0.1"
+
+
+def init_ray(
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    dashboard: bool = False,
+) -> None:
+    """Start (or, with ``address``, join) Ray once in this process.
+
+    Locally (``address`` None) a new embedded Ray with ``num_cpus`` logical CPUs
+    (default 2) whose processes (GCS, raylet, object manager, workers, agents) all
+    listen on 127.0.0.1 only, without a dashboard unless ``dashboard`` (then on
+    127.0.0.1 too).
+    """
     ray = require_ray()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    kwargs: dict[str, Any] = {"include_dashboard": dashboard, "log_to_driver": False}
     if address is None:
-        kwargs["num_cpus"] = num_cpus or 2
+        # "local": a new instance, never a cluster found through RAY_ADDRESS-less
+        # discovery (Ray's ray_current_cluster file of the last `ray start`).
+        address = "local"
+        loopback_only()
+        kwargs.update(num_cpus=num_cpus or 2, _node_ip_address=LOOPBACK)
+        if dashboard:
+            kwargs["dashboard_host"] = LOOPBACK
     ray.init(address=address, **kwargs)
+
+
+def loopback_only() -> None:
+    """Let Ray nodes started from this process use 127.0.0.1 as their address.
+
+    On Linux Ray 2.60 replaces a node address of 127.0.0.1 by the machine's own
+    (and its servers then listen on every interface) unless its multi-machine
+    switch, ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``, is off: this turns it off for
+    this process (read when Ray resolves an address) and its children (the
+    environment variable). Joining a cluster with ``address`` is unaffected.
+    """
+    require_ray()
+    from ray._private import ray_constants
+
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def start_ray(options: RLlibOptions, *, num_workers: int | None = None) -> None:
@@ -720,29 +811,88 @@ def start_ray(options: RLlibOptions, *, num_workers: int | None = None) -> None:
 
 # ---------------------------------------------------------------------- checkpoints
 STATE_FILE = "aim_state.json"
+"""Written last into a checkpoint folder: its presence marks the checkpoint complete."""
 
 
 def save_checkpoint(algo, ckpt_dir: Path, state: dict) -> Path:
-    """``algo.save_to_path`` into a temp dir, then rename it to ``ckpt_dir/latest``."""
+    """Save ``algo`` and ``state`` (JSON) as ``ckpt_dir/latest``, crash-safe.
+
+    The sequence, each step leaving a complete checkpoint that
+    :func:`latest_checkpoint` finds (the newest by ``state["iteration"]``):
+
+    1. finish an earlier interrupted swap (:func:`latest_checkpoint`);
+    2. ``algo.save_to_path`` into ``.latest.tmp<pid>``, then :data:`STATE_FILE`
+       (written to a side file and renamed: it appears whole, and last);
+    3. rename ``latest`` to ``.latest.old<pid>``;
+    4. rename ``.latest.tmp<pid>`` to ``latest``;
+    5. drop ``.latest.old<pid>``, its :data:`STATE_FILE` first (a half-deleted
+       folder is never taken for a checkpoint).
+    """
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    latest_checkpoint(ckpt_dir)
     tmp = ckpt_dir / f".latest.tmp{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    old = ckpt_dir / f".latest.old{os.getpid()}"
+    _discard(tmp)
     algo.save_to_path(str(tmp.resolve()))
-    (tmp / STATE_FILE).write_text(json.dumps(state))
-    latest, old = ckpt_dir / "latest", ckpt_dir / f".latest.old{os.getpid()}"
+    part = tmp / f"{STATE_FILE}.part"
+    part.write_text(json.dumps(state))
+    os.replace(part, tmp / STATE_FILE)
+    latest = ckpt_dir / "latest"
     if latest.exists():
-        latest.rename(old)
-    tmp.rename(latest)
-    if old.exists():
-        shutil.rmtree(old)
+        os.replace(latest, old)
+    os.replace(tmp, latest)
+    _discard(old)
     return latest
 
 
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:
-    """The complete checkpoint folder in ``ckpt_dir`` to resume from, if any."""
-    latest = Path(ckpt_dir) / "latest"
-    return latest if (latest / STATE_FILE).is_file() else None
+    """``ckpt_dir/latest`` after finishing an interrupted :func:`save_checkpoint`, or
+    None when ``ckpt_dir`` holds no complete checkpoint.
+
+    Among ``latest``, ``.latest.old*`` and ``.latest.tmp*`` (left by a process that
+    died mid-save) the complete ones (with a readable :data:`STATE_FILE`) compete;
+    the newest (highest ``iteration``, then ``env_steps``; ``latest`` on a tie)
+    becomes ``latest`` and everything else is removed.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    latest = ckpt_dir / "latest"
+    if not ckpt_dir.is_dir():
+        return None
+    found = [latest, *sorted(ckpt_dir.glob(".latest.old*"))]
+    found += sorted(ckpt_dir.glob(".latest.tmp*"))
+    ranked = []
+    for order, path in enumerate(found):
+        state = _read_state(path)
+        if state is not None:
+            key = (int(state.get("iteration", 0)), int(state.get("env_steps", 0)))
+            ranked.append((key, -order, path))
+    best = max(ranked)[2] if ranked else None
+    for path in found:
+        if path != best and path != latest:
+            _discard(path)
+    if best is None:
+        return None
+    if best != latest:
+        _discard(latest)
+        os.replace(best, latest)
+    return latest
+
+
+def _read_state(path: Path) -> dict | None:
+    try:
+        state = json.loads((path / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _discard(path: Path) -> None:
+    """Delete a checkpoint folder, its completeness mark first."""
+    if path.is_dir():
+        (path / STATE_FILE).unlink(missing_ok=True)
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
 
 
 def module_states(algo) -> dict[str, dict]:
@@ -923,8 +1073,16 @@ class RLlibTrainer:
 
     def save(self, folder: Path, state: dict[str, Any]) -> Path:
         """Checkpoint the algorithm and ``state`` (plain data) into ``folder``."""
+        counters = self._counters()
         return save_checkpoint(
-            self.algo, Path(folder), {**state, "trainer": self._counters()}
+            self.algo,
+            Path(folder),
+            {
+                **state,
+                "iteration": counters["iteration"],
+                "env_steps": counters["env_steps"],
+                "trainer": counters,
+            },
         )
 
     @classmethod
@@ -943,6 +1101,9 @@ class RLlibTrainer:
             raise ValueError(
                 f"checkpoint {path}: unreadable {STATE_FILE}: {err}"
             ) from err
+        from ray.tune.registry import register_env
+
+        register_env(ENV_NAME, env_creator)  # a fresh process knows no env yet
         algo = Algorithm.from_checkpoint(str(path.resolve()))
         trainer = cls(spec, options, algo=algo, counters=state.get("trainer", {}))
         return trainer, state

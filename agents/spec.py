@@ -374,10 +374,10 @@ class RLlibOptions:
         default=False, metadata=_help("All speakers share one codebook.")
     )
     env_runner: EnvRunnerKind = field(
-        default="pettingzoo",
+        default="batched",
         metadata=_help(
-            "How env runners step envs: one batched core per runner, or one "
-            "PettingZoo env per sub-env."
+            "How env runners step envs: one batched core per runner (all its envs "
+            "in one call), or RLlib's runner over one PettingZoo env per sub-env."
         ),
     )
 

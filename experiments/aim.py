@@ -801,10 +801,14 @@ def main(argv: list[str] | None = None) -> dict:
             done = run_dir / f"seed_{seed}" / "summary.json"
             if not plan.fresh and done.is_file():
                 try:
-                    summaries.append(read_json(done))
-                    continue
+                    finished = read_json(done)
                 except ValueError:
-                    progress.note(f"{done} is unreadable; training seed {seed} again")
+                    progress.note(f"{done} is unreadable; evaluating seed {seed} again")
+                else:
+                    # A finished seed is reused unless --steps extended the run.
+                    if finished.get("env_steps", 0) >= args.train.total_env_steps:
+                        summaries.append(finished)
+                        continue
             progress.note(f"[{index + 1}/{len(args.seeds)}] seed {seed} in {run_dir}")
             try:
                 summaries.append(run_seed(args, run_dir, seed, progress).summary())

@@ -54,11 +54,15 @@ def ray_session():
 
 
 def _scalar_tags(seed_dir: Path) -> set[str]:
+    (events,) = seed_dir.glob("events.out.tfevents.*")
+    return _scalar_tags_of(events)
+
+
+def _scalar_tags_of(events: Path) -> set[str]:
     from tensorboard.backend.event_processing.event_accumulator import (
         EventAccumulator,
     )
 
-    (events,) = seed_dir.glob("events.out.tfevents.*")
     acc = EventAccumulator(str(events))
     acc.Reload()
     return set(acc.Tags()["scalars"])
@@ -105,13 +109,34 @@ def test_cli_two_iterations_writes_the_native_run_layout(
         assert tag in tags, tag
     if success:
         assert "train/success" in tags
-        # --resume from the last checkpoint: no more training, same totals.
+        # --resume from the last checkpoint: no more training, same totals. The
+        # process "died" between the two renames of a checkpoint swap: only
+        # `.latest.old<pid>` is complete, next to a half-written `.latest.tmp<pid>`.
         (seed_dir / "summary.json").unlink()
+        ckpt = seed_dir / "checkpoints"
+        os.replace(ckpt / "latest", ckpt / ".latest.old4242")
+        (ckpt / ".latest.tmp4243").mkdir()
+        (ckpt / ".latest.tmp4243" / "partial").write_text("{")
+        events_before = set(seed_dir.glob("events.out.tfevents.*"))
         resumed = main(["--resume", str(run), "--no-progress"])
         assert resumed["runs"][0]["env_steps"] == seed_summary["env_steps"]
         assert resumed["runs"][0]["wall_s"] >= seed_summary["wall_s"]
+        assert sorted(p.name for p in ckpt.iterdir()) == ["latest"]
+        (new_events,) = set(seed_dir.glob("events.out.tfevents.*")) - events_before
+        assert "charts/steps_per_s" not in _scalar_tags_of(new_events)  # no training
         messages = np.load(seed_dir / "messages.npz")
         assert messages["messages"].shape == (50, 2)
+
+
+def test_cli_pettingzoo_env_runner(ray_session, tmp_path):
+    """RLlib's own runner over PettingZoo envs stays selectable from the CLI."""
+    argv = ["--backend", "rllib", "--env-runner", "pettingzoo", "--steps", "128"]
+    argv += [*TINY, "--num-envs-per-env-runner", "4", "--eval-episodes", "20"]
+    summary = main([*argv, "--logdir", str(tmp_path), "--name", "pz", "--no-progress"])
+    saved = json.loads((tmp_path / "pz" / "config.json").read_text())
+    assert saved["rllib"]["env_runner"] == "pettingzoo"
+    assert summary["runs"][0]["env_steps"] >= 128
+    assert summary["runs"][0]["eval_episodes"] == 20
 
 
 @pytest.mark.parametrize(
@@ -302,12 +327,33 @@ def test_run_survives_a_killed_env_runner(ray_session):
 
 @pytest.mark.slow
 def test_rllib_solves_referential(ray_session, tmp_path):
-    # ~0.94 sampled success after 50k steps; ~7 minutes on 2 busy cores.
+    # ~0.94 sampled success after 50k steps; ~40 s on 2 busy cores (batched
+    # env runner; about 7 minutes through the PettingZoo runner).
     argv = ["--backend", "rllib", "--steps", "150000", "--num-envs", "512"]
     argv += ["--num-steps", "8", "--num-envs-per-env-runner", "32"]
     argv += ["--eval-episodes", "1000", "--no-progress"]
     summary = main([*argv, "--logdir", str(tmp_path), "--name", "solve"])
     assert summary["success_mean"] >= 0.9
+
+
+def test_learner_runs_modules_in_one_order(ray_session, monkeypatch):
+    """Whatever order a train batch lists its modules in, the learner's forward and
+    backward passes meet them in one (sorted) order, the same on every learner."""
+    from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+
+    _, config = _tiny_config()
+    algo = config.build_algo()
+    seen = []
+    monkeypatch.setattr(
+        PPOTorchLearner, "_update", lambda self, batch, **kw: seen.append(list(batch))
+    )
+    try:
+        learner = algo.learner_group._learner
+        learner._update({"speaker": None, "listener": None})
+        learner._update({"listener": None, "speaker": None})
+    finally:
+        algo.stop()
+    assert seen == [["listener", "speaker"]] * 2
 
 
 def test_shared_vocabulary_is_one_codebook(ray_session):
@@ -339,13 +385,18 @@ def test_shared_vocabulary_is_one_codebook(ray_session):
 
 
 @pytest.mark.slow
-def test_two_learners_keep_one_codebook(ray_session):
+@pytest.mark.parametrize("env_runner", ["batched", "pettingzoo"])
+def test_two_learners_keep_one_codebook(ray_session, env_runner):
     """DDP all-reduces gradients, not buffers: the learner averages the VQ EMA
-    buffers after each update, so both learners hold the same codebook."""
-    _, config = _tiny_config(options=RLlibOptions(num_learners=2))
+    buffers after each update, so both learners hold the same codebook. Several
+    iterations: the PettingZoo path's shards list modules in varying orders (the
+    learners must still run them in one order, else their collectives mismatch)."""
+    options = RLlibOptions(num_learners=2, env_runner=env_runner)
+    _, config = _tiny_config(options=options)
     algo = config.build_algo()
     try:
-        algo.train()
+        for _ in range(4):
+            algo.train()
         buffers = algo.learner_group.foreach_learner(
             lambda learner: {
                 k: v.detach().cpu().numpy().copy()
