@@ -107,7 +107,7 @@ def test_tensorboard_shows_the_symbol_views_over_the_run(tmp_path, read_events):
     run(tmp_path, "--steps", "640", "--views", "4", "--lr-decay", "0.99")
     seed_dir = tmp_path / "run" / "seed_0"
     events = read_events(seed_dir)
-    for tag, (plugin, description, steps) in events.items():
+    for tag, (_plugin, description, steps) in events.items():
         if tag.startswith("_hparams_/") or tag == "custom_scalars__config__":
             continue
         assert description == describe(tag).description, tag  # every tag described
