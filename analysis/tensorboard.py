@@ -53,6 +53,7 @@ prints the full table with every description (it is in the README).
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections.abc import Mapping
@@ -903,7 +904,7 @@ def _messages_markdown(table: MessageTable, report: MessageReport, step: int) ->
     if report.degenerate:
         flags.append("**degenerate**: one distinct message or constant meanings")
     if report.mi_undersampled:
-        flags.append("the MI estimate is undersampled (few samples per joint cell)")
+        flags.append("the MI estimate is undersampled (few samples per cell)")
     head = (
         f"**Greedy view sample at step {step:,}**: {table.n_messages:,} messages, "
         f"{table.distinct_messages:,} distinct, for {table.distinct_meanings:,} "
@@ -911,7 +912,7 @@ def _messages_markdown(table: MessageTable, report: MessageReport, step: int) ->
         f"{report.message_meaning_mi_bits:.2f} bits (p = {report.mi_p_value:.3g}; "
         f"95% of random re-pairings give < {report.mi_null_p95_bits:.2f} bits)."
     )
-    lines = [head + ("  \n" + "; ".join(flags) + "." if flags else ""), ""]
+    lines = [head + ("  \nNote: " + "; ".join(flags) + "." if flags else ""), ""]
     lines += [
         "**Most frequent messages** (share of all messages; the meaning each was "
         "most often sent for, and the share of its uses for that meaning)",
@@ -1137,7 +1138,12 @@ def log_config(
     flat = _flat(config)
     lines = ["| option | value |", "|---|---|"]
     lines += [
-        "| `{}` | `{}` |".format(k, repr(v).replace("|", "\\|"))
+        "| `{}` | `{}` |".format(
+            k,
+            (v if isinstance(v, str) else json.dumps(v, default=repr)).replace(
+                "|", "\\|"
+            ),
+        )
         for k, v in flat.items()
     ]
     out = _tag_writer(writer)
