@@ -87,6 +87,7 @@ from experiments._io import (
     load_torch_checkpoint,
     read_json,
 )
+from experiments._progress import duration
 
 __all__ = [
     "Args",
@@ -446,18 +447,6 @@ def write_symbol_views(writer, trainer, result: EvalResult, step: int):
 
 
 # ---------------------------------------------------------------------- progress
-def _duration(seconds: float) -> str:
-    """``"42 s"``, ``"3 min 05 s"``, ``"2 h 07 min"``; ``"?"`` when unknown."""
-    if not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 def _count(n: float) -> str:
     """A step count short enough for a bar: ``12,288``, ``253.9k``, ``10.0M``."""
     if n < 100_000:
@@ -524,7 +513,7 @@ class _Progress:
         if not self.enabled:
             return
         text = "-" if success is None else f"{success:.3f}"
-        eta = _duration((total - done) / sps if sps > 0 else math.nan)
+        eta = duration((total - done) / sps if sps > 0 else math.nan)
         if self._rich is not None:
             self._rich.update(
                 task,

@@ -80,6 +80,7 @@ from analysis.simplicity import lms_dataset, randomized_auc
 from experiments._cli import check_fields, describe
 from experiments._cli import parse_args as _cli_parse_args
 from experiments._io import atomic_write_bytes
+from experiments._progress import JobProgress
 
 Study = Literal["all", "lampinen", "shah", "hermann", "none"]
 STUDIES: tuple[str, ...] = get_args(Study)
@@ -727,28 +728,51 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
 
 
 def _run(args: Args) -> dict[str, list[dict[str, Any]]]:
-    from rich.progress import Progress
-
     lampinen, shah, hermann = configs(args.quick)
     seeds = [0] if args.quick and args.seeds == Args.seeds else range(args.seeds)
-    jobs: list[tuple[str, Callable[[], Any]]] = []
+    jobs: list[tuple[str, str, Callable[[], Any]]] = []
     for seed in seeds:
         if args.study in ("all", "lampinen"):
-            jobs.append(("lampinen", lambda s=seed: lampinen_study(s, lampinen)))
+            jobs.append(
+                (
+                    "lampinen",
+                    f"Lampinen: training the {lampinen.depth}x{lampinen.width} MLP "
+                    f"on easy + parity features, seed {seed}",
+                    lambda s=seed: lampinen_study(s, lampinen),
+                )
+            )
         if args.study in ("all", "shah"):
-            jobs.append(("shah", lambda s=seed: [shah_study(s, shah)]))
+            jobs.append(
+                (
+                    "shah",
+                    f"Shah: MLP on LMS-{shah.slabs}, randomized AUC, seed {seed}",
+                    lambda s=seed: [shah_study(s, shah)],
+                )
+            )
         if args.study in ("all", "hermann"):
-            jobs.append(("hermann", lambda s=seed: hermann_study(s, hermann)))
+            jobs.append(
+                (
+                    "hermann",
+                    "Hermann: shortcut bias of a linear model and MLPs of depth "
+                    f"{', '.join(map(str, hermann.depths))}, seed {seed}",
+                    lambda s=seed: hermann_study(s, hermann),
+                )
+            )
     if args.run is not None:
-        jobs.append(("run", lambda: run_study(args.run)))
+        jobs.append(
+            (
+                "run",
+                f"probing the messages and encoder of {args.run}",
+                lambda: run_study(args.run),
+            )
+        )
     results: dict[str, list[dict[str, Any]]] = {}
     start = time.perf_counter()
-    with Progress(transient=True) as progress:
-        task = progress.add_task("bias studies", total=len(jobs))
-        for name, job in jobs:
-            progress.update(task, description=f"{name}")
-            results.setdefault(name, []).extend(job())
-            progress.advance(task)
+    progress = JobProgress("bias", [name for name, _, _ in jobs])
+    for name, label, job in jobs:
+        progress.start(label)
+        results.setdefault(name, []).extend(job())
+    progress.finish()
     out = Path(args.out)
     for name, rows in results.items():
         write_csv(out / f"{name}.csv", rows)
