@@ -35,6 +35,26 @@ The run directory
 ``messages.npz`` (evaluation messages and their meanings); and a ``summary.json``
 over seeds. Writes are atomic (temp file + rename).
 
+TensorBoard
+-----------
+Every tag is in the one table :data:`analysis.tensorboard.TAGS`, whose description
+each chart shows (the README lists it): ``train/`` (training episodes of every
+iteration, sampled actions), ``eval/`` (greedy evaluations at ``--eval-points``
+steps; the last point is the final held-out evaluation, summary.json's
+``success``), ``losses/`` (the PPO parts and only the auxiliary losses the channel
+has), ``perf/``, and ``symbols/``: about ``--views`` views spread over the run, each
+step once, of the greedy evaluation sample (``--eval-batch`` episodes): language
+metrics with their chance floors, per-position maps of what each symbol means,
+position × attribute information, rank–frequency of symbols and of messages,
+example messages (Text), the codebook (Projector). Constants are not charted: the
+configuration is the ``config`` text and the HParams tab.
+
+Progress
+--------
+A live bar on a terminal; otherwise a plain line on stderr every 10 s (steps,
+steps/s, training success, ETA), so a log file shows the run while it goes; one
+final line per seed that says how ``--steps`` rounds up to whole iterations.
+
 Guarantees
 ----------
 - The whole configuration is validated before anything is written: a bad flag or

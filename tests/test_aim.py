@@ -428,6 +428,36 @@ def test_progress_lines_when_output_is_not_a_terminal(tmp_path):
     assert "rounded up to whole iterations" in out.stderr
 
 
+@pytest.mark.parametrize("total", [253_952, 12_000_000])
+def test_live_bar_fits_an_80_column_terminal_and_the_last_line_is_whole(total):
+    import io
+    import re
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=80, force_terminal=True, color_system=None)
+    with aim._Progress(True, console=console) as progress:
+        task = progress.start("seed 0", total, 0)
+        progress.update(task, done=total // 2, total=total, sps=5048.3, success=0.9)
+        progress.update(task, done=total, total=total, sps=5048.3, success=0.974)
+        last = (
+            f"seed 0: {total:,} env steps in 50 s (31 iterations of 8,192; --steps "
+            "250,000 rounded up to whole iterations), held-out success 0.952"
+        )
+        progress.finish(task, last)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buf.getvalue())
+    lines = [line for line in re.split(r"[\r\n]", text) if line.strip()]
+    bars = [line for line in lines if line.startswith("seed 0 ")]
+    assert "…" not in bars[-1]  # nothing cut
+    assert all(len(line) <= 80 for line in lines)
+    shown = aim._count(total)
+    assert f"{shown}/{shown} steps" in bars[-1] and "success 0.974" in bars[-1]
+    assert "ETA 0 s" in bars[-1]
+    assert "rounded up to whole iterations" in " ".join(lines)  # wrapped, not cut
+    assert "held-out success 0.952" in " ".join(lines)
+
+
 def test_help_documents_every_flag(capsys):
     with pytest.raises(SystemExit):
         aim.main(["--help"])
