@@ -3,9 +3,12 @@ data endpoints, and screenshots of the Time Series, Images, Text and Projector t
 in headless Chromium.
 
 Slow (``-m slow``, about a minute); needs Debian's ``chromium`` package (``apt-get
-install -y chromium``) and skips with a message where it is missing. Screenshots go
-to ``$AIM_SCREENSHOTS`` when set (to look at them), else to the test's temporary
-folder.
+install -y chromium``) and ``aiohttp`` (installed with the ``rllib`` extra) to drive
+it, and skips with a message where either is missing. Screenshots go to
+``$AIM_SCREENSHOTS`` when set (to look at them), else to the test's temporary
+folder::
+
+    AIM_SCREENSHOTS=/tmp/shots pytest -m slow tests/test_tensorboard_browser.py
 """
 
 from __future__ import annotations
@@ -196,15 +199,19 @@ def test_http_endpoints_show_every_tag_over_several_steps(board):
     assert listing["custom_scalars"]["enabled"]
 
 
-@pytest.mark.parametrize("tab", TABS)
-def test_screenshots_of_the_tabs(board, tab, tmp_path):
-    base, _ = board
-    browser = _browser()
-    folder = Path(os.environ.get("AIM_SCREENSHOTS", tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    shot = folder / f"tensorboard_{tab}.png"
-    shot.unlink(missing_ok=True)
-    subprocess.run(
+async def _capture(browser: str, url: str, shot: Path, profile: Path) -> None:
+    """Open ``url`` in headless Chromium and save a PNG once the page has settled.
+
+    Drives the browser over the DevTools protocol (``aiohttp`` websocket): the
+    page gets real time to fetch data and paint (TensorBoard draws its charts in a
+    worker, which ``--screenshot`` with virtual time may capture half-drawn).
+    """
+    import asyncio
+    import base64
+
+    import aiohttp
+
+    proc = subprocess.Popen(
         [
             browser,
             "--headless",
@@ -214,21 +221,79 @@ def test_screenshots_of_the_tabs(board, tab, tmp_path):
             "--no-first-run",
             "--disable-component-update",
             "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
             "--hide-scrollbars",
             "--window-size=1400,1000",
-            "--virtual-time-budget=20000",
-            f"--screenshot={shot}",
-            f"{base}/#{tab}",
+            "about:blank",
         ],
-        check=True,
-        capture_output=True,
-        timeout=180,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        for _ in range(300):
+            if port_file.is_file() and port_file.read_text().strip():
+                break
+            await asyncio.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as r:
+            targets = json.loads(r.read())
+        ws_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(ws_url, max_msg_size=0) as ws,
+        ):
+            counter = iter(range(1, 1 << 30))
+
+            async def call(method: str, **params):
+                key = next(counter)
+                await ws.send_json({"id": key, "method": method, "params": params})
+                async for message in ws:
+                    data = json.loads(message.data)
+                    if data.get("id") == key:
+                        return data.get("result", {})
+                raise RuntimeError(f"browser closed during {method}")
+
+            await call("Page.enable")
+            await call("Page.navigate", url=url)
+            await asyncio.sleep(4.0)
+            size = -1
+            for _ in range(20):  # then until the page stops changing (<= 20 s)
+                await asyncio.sleep(1.0)
+                result = await call(
+                    "Runtime.evaluate",
+                    expression="document.body.innerHTML.length",
+                )
+                now = result.get("result", {}).get("value", 0)
+                if now == size:
+                    break
+                size = now
+            data = await call("Page.captureScreenshot", format="png")
+            shot.write_bytes(base64.b64decode(data["data"]))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("tab", TABS)
+def test_screenshots_of_the_tabs(board, tab, tmp_path):
+    import asyncio
+
+    pytest.importorskip("aiohttp", reason="aiohttp drives the browser (DevTools)")
     from PIL import Image
 
+    base, _ = board
+    browser = _browser()
+    folder = Path(os.environ.get("AIM_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / f"tensorboard_{tab}.png"
+    shot.unlink(missing_ok=True)
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    asyncio.run(_capture(browser, f"{base}/#{tab}", shot, profile))
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int64)
-    assert pixels.shape == (1000, 1400, 3)
+    assert pixels.shape[1] == 1400 and pixels.shape[0] > 600
     # TensorBoard's orange header bar rendered, and the page below it is not empty
     header = pixels[10:50, :].reshape(-1, 3)
     assert np.mean(np.all(np.abs(header - [245, 124, 0]) < 40, axis=1)) > 0.5
