@@ -365,7 +365,10 @@ def _check_stored_spec(path: Path, stored: Any, spec: TrainSpec) -> None:
 @dataclass
 class Curves:
     """What a run records over training (``curves.json``): the training episodes of
-    every iteration, and the periodic greedy evaluations on a fixed env seed."""
+    every iteration, the periodic greedy evaluations on a fixed env seed
+    (``--eval-batch`` episodes) whose last point is the final held-out evaluation
+    (``--eval-episodes``: summary.json's ``success``), and the message–meaning MI
+    of each symbol view (the last on the final evaluation)."""
 
     step: list[int] = field(default_factory=list)
     train_success: list[float | None] = field(default_factory=list)
