@@ -35,6 +35,26 @@ The run directory
 ``messages.npz`` (evaluation messages and their meanings); and a ``summary.json``
 over seeds. Writes are atomic (temp file + rename).
 
+TensorBoard
+-----------
+Every tag is in the one table :data:`analysis.tensorboard.TAGS`, whose description
+each chart shows (the README lists it): ``train/`` (training episodes of every
+iteration, sampled actions), ``eval/`` (greedy evaluations at ``--eval-points``
+steps; the last point is the final held-out evaluation, summary.json's
+``success``), ``losses/`` (the PPO parts and only the auxiliary losses the channel
+has), ``perf/``, and ``symbols/``: about ``--views`` views spread over the run, each
+step once, of the greedy evaluation sample (``--eval-batch`` episodes): language
+metrics with their chance floors, per-position maps of what each symbol means,
+position × attribute information, rank–frequency of symbols and of messages,
+example messages (Text), the codebook (Projector). Constants are not charted: the
+configuration is the ``config`` text and the HParams tab.
+
+Progress
+--------
+A live bar on a terminal; otherwise a plain line on stderr every 10 s (steps,
+steps/s, training success, ETA), so a log file shows the run while it goes; one
+final line per seed that says how ``--steps`` rounds up to whole iterations.
+
 Guarantees
 ----------
 - The whole configuration is validated before anything is written: a bad flag or
@@ -87,6 +107,7 @@ from experiments._io import (
     load_torch_checkpoint,
     read_json,
 )
+from experiments._progress import duration
 
 __all__ = [
     "Args",
@@ -148,7 +169,12 @@ class Args:
         ),
     )
     eval_batch: int = field(
-        default=512, metadata=describe("Episodes of each periodic greedy evaluation.")
+        default=2048,
+        metadata=describe(
+            "Episodes of each periodic greedy evaluation; also the sample of the "
+            "symbol views (2048: about 128 uses per symbol and position with 16 "
+            "symbols, so P(value | symbol) is within ±0.05)."
+        ),
     )
     views: int = field(
         default=10,
@@ -340,7 +366,10 @@ def _check_stored_spec(path: Path, stored: Any, spec: TrainSpec) -> None:
 @dataclass
 class Curves:
     """What a run records over training (``curves.json``): the training episodes of
-    every iteration, and the periodic greedy evaluations on a fixed env seed."""
+    every iteration, the periodic greedy evaluations on a fixed env seed
+    (``--eval-batch`` episodes) whose last point is the final held-out evaluation
+    (``--eval-episodes``: summary.json's ``success``), and the message–meaning MI
+    of each symbol view (the last on the final evaluation)."""
 
     step: list[int] = field(default_factory=list)
     train_success: list[float | None] = field(default_factory=list)
@@ -377,19 +406,38 @@ def _spread(count: int, total: int) -> set[int]:
     return {max(1, round(total * (i + 1) / count)) for i in range(count)}
 
 
-def _scalars(stats: IterationStats, steps_per_s: float) -> dict[str, float]:
-    """The TensorBoard scalars of one training iteration (one place for tags)."""
-    out: dict[str, float] = {f"losses/{k}": v for k, v in stats.losses.items()}
+def _scalars(
+    stats: IterationStats,
+    steps_per_s: float,
+    *,
+    spec: TrainSpec,
+    live_losses: frozenset[str] = frozenset(),
+) -> dict[str, float]:
+    """The TensorBoard scalars of one training iteration (one place for tags; their
+    descriptions are :data:`analysis.tensorboard.TAGS`).
+
+    A channel's auxiliary-loss part (``<agent>/aux_*``) is charted once it has been
+    non-zero: a part the channel does not compute is exactly 0 and gets no chart.
+    ``live_losses`` names the parts already charted (they stay). The learning rate
+    and entropy weight are charted only when a schedule changes them.
+    """
+    out: dict[str, float] = {}
+    for key, value in stats.losses.items():
+        if "/aux_" not in key or value != 0.0 or key in live_losses:
+            out[f"losses/{key}"] = value
     if stats.success is not None:
         out["train/success"] = stats.success
     if stats.mean_return is not None:
         out["train/return"] = stats.mean_return
-    out["train/learning_rate"] = stats.learning_rate
-    out["train/entropy_coef"] = stats.entropy_coef
-    perplexity, live = mean_usage(stats.usage)
+    ppo = spec.ppo
+    if ppo.anneal_lr or ppo.lr_decay != 1.0:
+        out["train/learning_rate"] = stats.learning_rate
+    if ppo.ent_decay != 1.0:
+        out["train/entropy_coef"] = stats.entropy_coef
     if stats.usage:
-        out["symbols/codebook_perplexity"] = perplexity
-        out["symbols/live_codes"] = live
+        perplexity, live = mean_usage(stats.usage)
+        out["train/symbol_perplexity"] = perplexity
+        out["train/live_symbols"] = live
     out["perf/iteration_s"] = stats.iteration_s
     out["perf/steps_per_s"] = steps_per_s
     return {k: v for k, v in out.items() if math.isfinite(v)}
@@ -402,7 +450,8 @@ def _vocab_size(trainer, agent: str) -> int:
 
 def write_symbol_views(writer, trainer, result: EvalResult, step: int):
     """The symbol views of the first speaker with meanings, through
-    :mod:`analysis.tensorboard`; returns its
+    :func:`analysis.tensorboard.log_symbol_views` (``writer``: the run's
+    :class:`~analysis.tensorboard.TagWriter`); returns its
     :class:`~analysis.language.MessageReport` (None without speaker data)."""
     from analysis.tensorboard import log_symbol_views
 
@@ -411,7 +460,7 @@ def write_symbol_views(writer, trainer, result: EvalResult, step: int):
         return None
     agent, messages, meanings = data
     codebook = trainer.codebook(agent)
-    report = log_symbol_views(
+    return log_symbol_views(
         writer,
         step=step,
         messages=messages,
@@ -419,38 +468,49 @@ def write_symbol_views(writer, trainer, result: EvalResult, step: int):
         vocab_size=_vocab_size(trainer, agent),
         codebook=None if codebook is None else codebook[0],
     )
-    return report
 
 
 # ---------------------------------------------------------------------- progress
-class _Progress:
-    """A live bar on a terminal; plain periodic lines when output is a file."""
+def _count(n: float) -> str:
+    """A step count short enough for a bar: ``12,288``, ``253.9k``, ``10.0M``."""
+    if n < 100_000:
+        return f"{n:,.0f}"
+    if n < 10_000_000:
+        return f"{n / 1e3:,.1f}k"
+    return f"{n / 1e6:,.1f}M"
 
-    def __init__(self, enabled: bool, *, interval_s: float = 10.0) -> None:
+
+class _Progress:
+    """Progress of training: a live bar on a terminal (stderr), plain periodic lines
+    (steps, steps/s, training success, ETA) when stderr is not a terminal, and one
+    final line per seed that explains the step count (never cut: it wraps).
+
+    ``console`` (a ``rich.console.Console``) forces the live bar on it (tests).
+    """
+
+    def __init__(
+        self, enabled: bool, *, interval_s: float = 10.0, console: Any = None
+    ) -> None:
         self.enabled = enabled
-        self.live = enabled and sys.stderr.isatty()
+        self.live = enabled and (console is not None or sys.stderr.isatty())
         self.interval_s = interval_s
+        self._console = console
         self._rich = None
-        self._last_line = 0.0
+        self._last_line = -math.inf
 
     def __enter__(self) -> _Progress:
         if self.live:
-            from rich.progress import (
-                BarColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn
 
             self._rich = Progress(
                 TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
-                TextColumn("{task.fields[sps]:,.0f} steps/s"),
+                BarColumn(bar_width=None),
+                TextColumn("{task.fields[steps]} steps"),
+                TextColumn("{task.fields[sps]} steps/s"),
                 TextColumn("success {task.fields[success]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
+                TextColumn("ETA {task.fields[eta]}"),
+                console=self._console or Console(stderr=True),
                 transient=False,
             )
             self._rich.__enter__()
@@ -463,7 +523,13 @@ class _Progress:
     def start(self, label: str, total: int, completed: int) -> Any:
         if self._rich is not None:
             return self._rich.add_task(
-                label, total=total, completed=completed, sps=0.0, success="-"
+                label,
+                total=total,
+                completed=completed,
+                steps=f"{_count(completed)}/{_count(total)}",
+                sps="-",
+                success="-",
+                eta="?",
             )
         return label
 
@@ -471,25 +537,38 @@ class _Progress:
         if not self.enabled:
             return
         text = "-" if success is None else f"{success:.3f}"
+        eta = duration((total - done) / sps if sps > 0 else math.nan)
         if self._rich is not None:
-            self._rich.update(task, completed=done, sps=sps, success=text)
+            self._rich.update(
+                task,
+                completed=done,
+                steps=f"{_count(done)}/{_count(total)}",
+                sps=_count(sps),
+                success=text,
+                eta=eta,
+            )
             return
         now = time.monotonic()
         if now - self._last_line < self.interval_s and done < total:
             return
         self._last_line = now
-        eta = (total - done) / sps if sps > 0 else float("nan")
         print(
             f"{task}: {done:,}/{total:,} steps ({100 * done / total:.0f}%) "
-            f"{sps:,.0f} steps/s, train success {text}, ETA {eta:,.0f} s",
+            f"{sps:,.0f} steps/s, train success {text}, ETA {eta}",
             file=sys.stderr,
             flush=True,
         )
 
+    def finish(self, task: Any, text: str) -> None:
+        """End a task with one line (the bar, if any, stays complete above it)."""
+        if self._rich is not None:
+            self._rich.update(task, eta="0 s")
+        self.note(text)
+
     def note(self, text: str) -> None:
         if self.enabled:
             if self._rich is not None:
-                self._rich.console.print(text)
+                self._rich.console.print(text, soft_wrap=False, overflow="fold")
             else:
                 print(text, file=sys.stderr, flush=True)
 
@@ -544,16 +623,25 @@ def run_seed(
 def _train(args, spec, trainer, run_state, seed_dir, checkpoints, progress):
     from torch.utils.tensorboard import SummaryWriter
 
+    from analysis.tensorboard import TagWriter, log_chance_layout, log_config
+
     atomic_write_json(seed_dir / "config.json", to_dict(spec))
     curves = Curves.from_dict(run_state.get("curves", {}))
     wall_before = float(run_state.get("wall_s", 0.0))
     total_iters = spec.iterations
+    # Views and periodic evaluations each happen once per step; the last of both is
+    # the final held-out evaluation, written after training.
     view_at = _spread(args.views, total_iters) - {total_iters}
-    eval_at = _spread(args.eval_points, total_iters)
+    eval_at = _spread(args.eval_points, total_iters) - {total_iters}
     writer = SummaryWriter(str(seed_dir))
+    tags = TagWriter(writer)
+    if trainer.iteration == 0:
+        log_config(tags, to_dict(args) | {"train": to_dict(spec)}, metrics=_METRICS)
+        log_chance_layout(tags)
     task = progress.start(f"seed {spec.seed}", spec.total_env_steps, trainer.env_steps)
     t0, steps0 = time.perf_counter(), trainer.env_steps
     usage = trainer.channel_usage()
+    live_losses: frozenset[str] = frozenset()
 
     def run_state_now() -> dict[str, Any]:
         return {
@@ -572,8 +660,9 @@ def _train(args, spec, trainer, run_state, seed_dir, checkpoints, progress):
                 raise
             usage = stats.usage
             sps = (stats.env_steps - steps0) / max(time.perf_counter() - t0, 1e-9)
-            for tag, value in _scalars(stats, sps).items():
-                writer.add_scalar(tag, value, stats.env_steps)
+            values = _scalars(stats, sps, spec=spec, live_losses=live_losses)
+            live_losses |= {k.removeprefix("losses/") for k in values if "/aux_" in k}
+            tags.scalars(values, stats.env_steps)
             curves.add_iteration(stats)
             it = stats.iteration
             if it in eval_at or it in view_at:
@@ -582,17 +671,9 @@ def _train(args, spec, trainer, run_state, seed_dir, checkpoints, progress):
                 )
                 if it in eval_at:
                     curves.add_evaluation(stats.env_steps, sample)
-                    if sample.success is not None:
-                        writer.add_scalar(
-                            "eval/success", sample.success, stats.env_steps
-                        )
-                    writer.add_scalar(
-                        "eval/return", sample.mean_return, stats.env_steps
-                    )
+                    _write_eval(tags, sample, stats.env_steps)
                 if it in view_at:
-                    report = write_symbol_views(
-                        writer, trainer, sample, stats.env_steps
-                    )
+                    report = write_symbol_views(tags, trainer, sample, stats.env_steps)
                     if report is not None:
                         curves.mi_step.append(stats.env_steps)
                         curves.mi_bits.append(report.message_meaning_mi_bits)
@@ -621,21 +702,41 @@ def _train(args, spec, trainer, run_state, seed_dir, checkpoints, progress):
             extra_evaluations=extra,
         )
         step = trainer.env_steps
-        report = write_symbol_views(writer, trainer, result, step)
-        if report is not None:
+        if not curves.eval_step or curves.eval_step[-1] != step:
+            curves.add_evaluation(step, result)
+            _write_eval(tags, result, step)
+        report = write_symbol_views(tags, trainer, result, step)
+        if report is not None and (not curves.mi_step or curves.mi_step[-1] != step):
             curves.mi_step.append(step)
             curves.mi_bits.append(report.message_meaning_mi_bits)
         outcome = SeedOutcome(seed_dir=seed_dir, result=run, report=report)
-        _write_results(outcome, writer, curves)
-        progress.note(
-            f"seed {spec.seed}: {step:,} env steps ({spec.iterations} iterations of "
-            f"{spec.ppo.batch_size:,}; --steps {spec.steps:,} rounded up to whole "
-            f"iterations), held-out success "
-            + ("-" if result.success is None else f"{result.success:.3f}")
+        _write_results(outcome, curves)
+        progress.finish(
+            task,
+            f"seed {spec.seed}: {step:,} env steps in {final_state['wall_s']:,.0f} s "
+            f"({spec.iterations} iterations of {spec.ppo.batch_size:,}; --steps "
+            f"{spec.steps:,} rounded up to whole iterations), held-out success "
+            + ("-" if result.success is None else f"{result.success:.3f}"),
         )
         return outcome
     finally:
         writer.close()
+
+
+_METRICS = (
+    "eval/success",
+    "eval/return",
+    "symbols/message_meaning_mi_bits",
+    "symbols/topsim",
+    "symbols/posdis",
+)
+"""Scalar tags shown as metric columns of the HParams tab."""
+
+
+def _write_eval(tags, result: EvalResult, step: int) -> None:
+    if result.success is not None:
+        tags.scalar("eval/success", result.success, step)
+    tags.scalar("eval/return", result.mean_return, step)
 
 
 def _split_evaluations(
@@ -654,14 +755,9 @@ def _split_evaluations(
     return out
 
 
-def _write_results(outcome: SeedOutcome, writer, curves: Curves) -> None:
-    """The end of a seed: eval scalars, ``messages.npz``, ``curves.json`` and
-    ``summary.json``."""
-    result, step = outcome.result, outcome.result.env_steps
-    ev = result.evaluation
-    if ev.success is not None:
-        writer.add_scalar("eval/success", ev.success, step)
-    writer.add_scalar("eval/return", ev.mean_return, step)
+def _write_results(outcome: SeedOutcome, curves: Curves) -> None:
+    """The end of a seed: ``messages.npz``, ``curves.json`` and ``summary.json``."""
+    ev = outcome.result.evaluation
     arrays = {}
     for agent, msgs in ev.messages.items():
         arrays[f"messages_{agent}"] = msgs

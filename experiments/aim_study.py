@@ -63,6 +63,7 @@ from agents.spec import PPOConfig, TrainSpec
 from experiments import aim
 from experiments._cli import check_fields, describe, parse_args, to_dict
 from experiments._io import atomic_write_bytes, atomic_write_json, read_json
+from experiments._progress import JobProgress
 
 __all__ = ["Args", "Condition", "RULES", "main"]
 
@@ -912,13 +913,17 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     runs: list[dict] = []
-    total = len(grid.conditions) * len(grid.seeds)
+    jobs = JobProgress(
+        "aim_study",
+        [cond.key for cond in grid.conditions for _ in grid.seeds],
+        enabled=args.progress,
+    )
     with aim._Progress(args.progress) as progress:
         for cond in grid.conditions:
             for seed in grid.seeds:
-                if args.progress:
-                    print(f"[{len(runs) + 1}/{total}] {cond.key} seed {seed}")
+                jobs.start(f"{cond.key} seed {seed}")
                 runs.append(run_one(cond, grid, seed, out, progress))
+    jobs.finish()
     aggs = aggregate(runs, grid.conditions)
     verdicts = [
         dict(claim=claim, condition=cond.key, verdict=v, reason=why)

@@ -36,8 +36,11 @@ contended threads for models this small),
 ``python -m experiments.bias --study shah --seeds 5``,
 ``python -m experiments.bias --run runs/aim/referential --study none``.
 Outputs go to ``--out`` (default ``runs/bias``): ``lampinen.csv``, ``shah.csv``,
-``hermann.csv``, ``run.csv``, ``summary.md`` and PNG figures, each written
-atomically (temp file + ``os.replace``).
+``hermann.csv``, ``run.csv`` (one row per seed), ``summary.md`` (mean ± sd over
+seeds, and the definition of every quantity, e.g. what ``R_model − R_LDA`` is) and
+one PNG per study (means with ± sd error bars over seeds and chance lines), each
+written atomically (temp file + ``os.replace``). One progress line per job goes to
+stderr.
 
 Results to expect
 -----------------
@@ -80,6 +83,7 @@ from analysis.simplicity import lms_dataset, randomized_auc
 from experiments._cli import check_fields, describe
 from experiments._cli import parse_args as _cli_parse_args
 from experiments._io import atomic_write_bytes
+from experiments._progress import JobProgress
 
 Study = Literal["all", "lampinen", "shah", "hermann", "none"]
 STUDIES: tuple[str, ...] = get_args(Study)
@@ -542,14 +546,83 @@ def _mean_std(values: Sequence[float]) -> str:
     return f"{values.mean():.3f} ± {values.std():.3f}"
 
 
+def _n_seeds(rows: Sequence[dict[str, Any]]) -> int:
+    return len({r["seed"] for r in rows}) if rows and "seed" in rows[0] else 1
+
+
+def _seeds(n: int) -> str:
+    return "1 seed" if n == 1 else f"{n} seeds"
+
+
+HERMANN_LABELS = {
+    "linear": "logistic regression (converged)",
+    "linear_torch": "linear model",
+    "mlp1": "MLP, 1 hidden layer",
+    "mlp2": "MLP, 2 hidden layers",
+    "mlp3": "MLP, 3 hidden layers",
+}
+"""Readable names of the Hermann models (the CSV keeps the short ones)."""
+
+DEFINITIONS = {
+    "lampinen": [
+        "**model acc.**: the network's own held-out accuracy on the feature "
+        "(sign of its output).",
+        "**variance explained**: R² of a linear regression from the feature alone "
+        "to the layer's activations, on held-out inputs: the share of the layer's "
+        "variance the feature accounts for (0: none; can dip below 0).",
+        "**decodability**: held-out accuracy of a logistic-regression probe that "
+        "reads the feature from the layer; chance is 0.5 (both features are "
+        "balanced ±1).",
+        "**easy / hard**: mean variance explained by the easy feature (one input "
+        "bit) over that of the hard one (parity of 2 bits), per layer.",
+    ],
+    "shah": [
+        "**AUC**: area under the ROC curve of the trained MLP on held-out LMS-5 "
+        "data; chance is 0.5.",
+        "**linear (S) randomized**: the same test data with the linear coordinate "
+        "shuffled across samples (its relation to the label destroyed); **slabs "
+        "(S^c) randomized**: the 5-slab coordinates shuffled instead.",
+        "AUC at chance with S randomized and unchanged with S^c randomized: the "
+        "network relies on the linear coordinate only (simplicity bias).",
+    ],
+    "hermann": [
+        "**R (reliance)**: over a 30×30 grid of the two latents, the mean of "
+        "ŷ·(sign z_shortcut − sign z_core); +1 for a model that follows only the "
+        "shortcut, −1 for one that follows only the core feature.",
+        "**R_LDA**: the reliance of linear discriminant analysis fitted on the same "
+        "generator, the Bayes-optimal classifier here (it weighs both latents by "
+        "their predictivity).",
+        "**shortcut bias = R_model − R_LDA**, in [−2, 2]: 0 = leans on the "
+        "shortcut exactly as much as the optimal classifier; positive = more.",
+        "Both latents predict the label equally (ρ = 0.9); the shortcut is "
+        "amplified 10× in input space, so it is easier to pick up.",
+    ],
+    "run": [
+        "**decodability**: held-out accuracy of a logistic-regression probe "
+        "reading the attribute from the one-hot messages (or the speaker's encoder "
+        "output); **majority baseline**: the accuracy of always guessing the most "
+        "frequent value (the chance line).",
+        "**variance explained**: R² of a linear regression from the attribute's "
+        "one-hot encoding to the representation, on held-out samples.",
+    ],
+}
+"""What each quantity of the report means, per study."""
+
+
+def _definitions(study: str) -> list[str]:
+    return ["", "Definitions:", "", *[f"- {d}" for d in DEFINITIONS[study]], ""]
+
+
 def summarize(results: dict[str, list[dict[str, Any]]]) -> str:
-    """Markdown tables of every study that ran."""
+    """Markdown tables of every study that ran, each with the definitions of its
+    quantities."""
     lines = ["# Bias studies", ""]
     if "lampinen" in results:
         rows = results["lampinen"]
         ratios = lampinen_ratios(rows)
         lines += [
-            "## Lampinen: variance explained vs decodability (mean ± sd over seeds)",
+            "## Lampinen: variance explained vs decodability "
+            f"(mean ± sd over {_seeds(_n_seeds(rows))})",
             "",
             "| layer | feature | model acc. | variance explained | decodability |",
             "|---|---|---|---|---|",
@@ -567,11 +640,12 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> str:
                 )
         lines += ["", "Easy / hard variance explained, per layer: "]
         lines.append(", ".join(f"{k} {v:.2f}×" for k, v in ratios.items()))
-        lines.append("")
+        lines += _definitions("lampinen")
     if "shah" in results:
         rows = results["shah"]
         lines += [
-            "## Shah: randomized AUC on LMS-5 (mean ± sd over seeds)",
+            "## Shah: randomized AUC on LMS-5 "
+            f"(mean ± sd over {_seeds(_n_seeds(rows))})",
             "",
             "| standard | linear (S) randomized | slabs (S^c) randomized |",
             "|---|---|---|",
@@ -581,12 +655,13 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> str:
                 for key in ("standard", "s_randomized", "sc_randomized")
             )
             + " |",
-            "",
         ]
+        lines += _definitions("shah")
     if "hermann" in results:
         rows = results["hermann"]
         lines += [
-            "## Hermann: shortcut bias (R_model − R_LDA, mean ± sd over seeds)",
+            "## Hermann: shortcut bias R_model − R_LDA "
+            f"(mean ± sd over {_seeds(_n_seeds(rows))})",
             "",
             "| model | depth | epochs (0: converged) | shortcut bias |",
             "|---|---|---|---|",
@@ -594,8 +669,9 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> str:
         for model, epochs in dict.fromkeys((r["model"], r["epochs"]) for r in rows):
             sel = [r for r in rows if r["model"] == model and r["epochs"] == epochs]
             bias = _mean_std([r["bias"] for r in sel])
-            lines.append(f"| {model} | {sel[0]['depth']} | {epochs} | {bias} |")
-        lines.append("")
+            name = HERMANN_LABELS.get(model, model)
+            lines.append(f"| {name} | {sel[0]['depth']} | {epochs} | {bias} |")
+        lines += _definitions("hermann")
     if "run" in results:
         rows = results["run"]
         lines += [
@@ -617,7 +693,7 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> str:
                 key=lambda r: r["decodability"],
             )
             lines.append(f"Most decodable attribute ({source}): {best['attribute']}.")
-        lines.append("")
+        lines += _definitions("run")
     return "\n".join(lines)
 
 
@@ -627,62 +703,183 @@ def _save_figure(fig: Any, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _stats(rows, key: str, **match: Any) -> tuple[float, float]:
+    values = [r[key] for r in rows if all(r[k] == v for k, v in match.items())]
+    return float(np.mean(values)), float(np.std(values))
+
+
+def _lampinen_figure(plt, rows):
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    x = np.arange(1, len(layers) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    styles = (
+        ("easy", "o", "tab:blue", "easy feature (one input bit)"),
+        ("hard", "s", "tab:orange", "hard feature (parity of 2 bits)"),
+    )
+    panels = (
+        (
+            "variance_explained",
+            "Variance explained (R²)",
+            (-0.05, 1.0),
+            0.0,
+            "zero: explains nothing",
+        ),
+        (
+            "decodability",
+            "Decodability (linear-probe accuracy)",
+            (0.4, 1.03),
+            0.5,
+            "chance (0.5)",
+        ),
+    )
+    for ax, (metric, title, ylim, chance, chance_label) in zip(axes, panels):
+        for feature, marker, colour, label in styles:
+            stats = [_stats(rows, metric, layer=lay, feature=feature) for lay in layers]
+            mean, sd = np.array(stats).T
+            ax.errorbar(
+                x, mean, yerr=sd, marker=marker, color=colour, capsize=4, label=label
+            )
+        ax.axhline(chance, color="0.4", ls="--", lw=1, label=chance_label)
+        ax.set_xticks(x, [f"hidden {i}" for i in x])
+        ax.set_xlabel("layer of the 4-layer MLP")
+        ax.set_ylim(*ylim)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="upper left", fontsize=9)
+    axes[1].legend(loc="center right", fontsize=9)
+    fig.suptitle(
+        "Lampinen et al.: both features are decodable everywhere, but the easy one "
+        f"dominates the variance (mean ± sd, {_seeds(_n_seeds(rows))})",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _hermann_figure(plt, rows):
+    keys = list(dict.fromkeys((r["model"], r["epochs"]) for r in rows))
+    colours = {0: "tab:gray", 5: "tab:orange", 50: "tab:blue"}
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(keys) + 1.8))
+    y = np.arange(len(keys))[::-1]
+    for yi, (model, epochs) in zip(y, keys):
+        mean, sd = _stats(rows, "bias", model=model, epochs=epochs)
+        ax.barh(
+            yi,
+            mean,
+            xerr=sd,
+            capsize=4,
+            color=colours.get(epochs, "tab:purple"),
+            label="converged" if epochs == 0 else f"{epochs} epochs of Adam",
+        )
+    labels = [
+        HERMANN_LABELS.get(m, m) + ("" if e == 0 else f", {e} epochs") for m, e in keys
+    ]
+    ax.set_yticks(y, labels)
+    ax.axvline(0.0, color="black", lw=1)
+    ax.text(
+        0.0, y[0] + 0.6, " 0 = as the optimal (LDA) classifier", fontsize=8, va="bottom"
+    )
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles))
+    ax.legend(unique.values(), unique.keys(), loc="lower right", fontsize=9)
+    ax.set_xlabel("shortcut bias = R_model − R_LDA (positive: leans on the shortcut)")
+    ax.set_ylim(y[-1] - 0.7, y[0] + 1.2)
+    ax.set_title(
+        "Hermann et al.: shortcut bias by model and training budget "
+        f"(mean ± sd, {_seeds(_n_seeds(rows))})",
+        fontsize=11,
+    )
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _shah_figure(plt, rows):
+    keys = (
+        ("standard", "test data as is"),
+        ("s_randomized", "linear coordinate\nrandomized (S)"),
+        ("sc_randomized", "5-slab coordinates\nrandomized (S^c)"),
+    )
+    fig, ax = plt.subplots(figsize=(6, 4))
+    stats = [_stats(rows, key) for key, _ in keys]
+    mean, sd = np.array(stats).T
+    ax.bar(
+        [label for _, label in keys],
+        mean,
+        yerr=sd,
+        capsize=5,
+        color=["tab:gray", "tab:red", "tab:blue"],
+    )
+    for i, m in enumerate(mean):
+        ax.text(i, m + 0.02, f"{m:.3f}", ha="center", fontsize=9)
+    ax.axhline(0.5, color="0.3", ls="--", lw=1, label="chance (AUC 0.5)")
+    ax.set_ylim(0.0, 1.1)
+    ax.set_ylabel("held-out AUC of the 2×100 MLP")
+    ax.legend(loc="upper center", fontsize=9)
+    ax.set_title(
+        "Shah et al.: simplicity bias on LMS-5\nrandomizing the linear coordinate "
+        f"alone drops AUC to chance (mean ± sd, {_seeds(_n_seeds(rows))})",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _run_figure(plt, rows):
+    kinds = {
+        "messages": [r for r in rows if "/encoder" not in r["source"]],
+        "encoder": [r for r in rows if "/encoder" in r["source"]],
+    }
+    kinds = {k: v for k, v in kinds.items() if v}
+    attributes = sorted({r["attribute"] for r in rows})
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(attributes) + 2), 4))
+    width = 0.8 / len(kinds)
+    colours = {"messages": "tab:blue", "encoder": "tab:green"}
+    for i, (kind, sel) in enumerate(kinds.items()):
+        stats = [_stats(sel, "decodability", attribute=a) for a in attributes]
+        base = [_stats(sel, "majority_baseline", attribute=a)[0] for a in attributes]
+        mean, sd = np.array(stats).T
+        x = np.arange(len(attributes)) + (i - (len(kinds) - 1) / 2) * width
+        label = "one-hot messages" if kind == "messages" else "speaker's encoder"
+        spread = sd if len(sel) > len(attributes) else None  # sd needs 2+ seeds
+        ax.bar(x, mean, width, yerr=spread, capsize=4, color=colours[kind], label=label)
+        ax.scatter(x, base, marker="_", s=300, color="black", zorder=3)
+    ax.scatter([], [], marker="_", s=300, color="black", label="majority baseline")
+    ax.set_xticks(np.arange(len(attributes)), [f"attribute {a}" for a in attributes])
+    ax.set_ylim(0, 1.22)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.set_ylabel("decodability (probe accuracy)")
+    n = len({r["source"].split("/")[0] for r in rows})
+    spread = ", mean ± sd" if n > 1 else ""
+    ax.set_title(
+        f"AIM run: each meaning attribute in the messages ({_seeds(n)}{spread})"
+    )
+    ax.legend(fontsize=9, loc="upper center", ncol=3)
+    fig.tight_layout()
+    return fig
+
+
 def write_figures(results: dict[str, list[dict[str, Any]]], out: Path) -> list[Path]:
-    """One PNG per study that ran (matplotlib, Agg backend)."""
+    """One PNG per study that ran (matplotlib, Agg backend): means with ± sd error
+    bars over seeds, chance lines, and readable labels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    makers = {
+        "lampinen": _lampinen_figure,
+        "hermann": _hermann_figure,
+        "shah": _shah_figure,
+        "run": _run_figure,
+    }
     written = []
-    if "lampinen" in results:
-        rows = results["lampinen"]
-        layers = list(dict.fromkeys(r["layer"] for r in rows))
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-        for feature, marker in (("easy", "o"), ("hard", "s")):
-            for ax, metric in zip(axes, ("variance_explained", "decodability")):
-                means = [
-                    np.mean(
-                        [
-                            r[metric]
-                            for r in rows
-                            if r["layer"] == layer and r["feature"] == feature
-                        ]
-                    )
-                    for layer in layers
-                ]
-                ax.plot(layers, means, marker=marker, label=feature)
-                ax.set_title(metric.replace("_", " "))
-        axes[0].legend()
-        _save_figure(fig, out / "lampinen.png")
-        plt.close(fig)
-        written.append(out / "lampinen.png")
-    if "hermann" in results:
-        rows = results["hermann"]
-        keys = list(dict.fromkeys((r["model"], r["epochs"]) for r in rows))
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.bar(
-            [f"{m}\n{e} ep" if e else m for m, e in keys],
-            [
-                np.mean([r["bias"] for r in rows if (r["model"], r["epochs"]) == k])
-                for k in keys
-            ],
-        )
-        ax.axhline(0.0, color="black", linewidth=0.8)
-        ax.set_ylabel("shortcut bias")
-        _save_figure(fig, out / "hermann.png")
-        plt.close(fig)
-        written.append(out / "hermann.png")
-    if "shah" in results:
-        rows = results["shah"]
-        keys = ("standard", "s_randomized", "sc_randomized")
-        fig, ax = plt.subplots(figsize=(4.5, 3.5))
-        ax.bar(keys, [np.mean([r[k] for r in rows]) for k in keys])
-        ax.set_ylim(0.0, 1.05)
-        ax.set_ylabel("AUC")
-        _save_figure(fig, out / "shah.png")
-        plt.close(fig)
-        written.append(out / "shah.png")
+    for name, make in makers.items():
+        if name in results and results[name]:
+            fig = make(plt, results[name])
+            _save_figure(fig, out / f"{name}.png")
+            plt.close(fig)
+            written.append(out / f"{name}.png")
     return written
 
 
@@ -727,28 +924,51 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
 
 
 def _run(args: Args) -> dict[str, list[dict[str, Any]]]:
-    from rich.progress import Progress
-
     lampinen, shah, hermann = configs(args.quick)
     seeds = [0] if args.quick and args.seeds == Args.seeds else range(args.seeds)
-    jobs: list[tuple[str, Callable[[], Any]]] = []
+    jobs: list[tuple[str, str, Callable[[], Any]]] = []
     for seed in seeds:
         if args.study in ("all", "lampinen"):
-            jobs.append(("lampinen", lambda s=seed: lampinen_study(s, lampinen)))
+            jobs.append(
+                (
+                    "lampinen",
+                    f"Lampinen: training the {lampinen.depth}x{lampinen.width} MLP "
+                    f"on easy + parity features, seed {seed}",
+                    lambda s=seed: lampinen_study(s, lampinen),
+                )
+            )
         if args.study in ("all", "shah"):
-            jobs.append(("shah", lambda s=seed: [shah_study(s, shah)]))
+            jobs.append(
+                (
+                    "shah",
+                    f"Shah: MLP on LMS-{shah.slabs}, randomized AUC, seed {seed}",
+                    lambda s=seed: [shah_study(s, shah)],
+                )
+            )
         if args.study in ("all", "hermann"):
-            jobs.append(("hermann", lambda s=seed: hermann_study(s, hermann)))
+            jobs.append(
+                (
+                    "hermann",
+                    "Hermann: shortcut bias of a linear model and MLPs of depth "
+                    f"{', '.join(map(str, hermann.depths))}, seed {seed}",
+                    lambda s=seed: hermann_study(s, hermann),
+                )
+            )
     if args.run is not None:
-        jobs.append(("run", lambda: run_study(args.run)))
+        jobs.append(
+            (
+                "run",
+                f"probing the messages and encoder of {args.run}",
+                lambda: run_study(args.run),
+            )
+        )
     results: dict[str, list[dict[str, Any]]] = {}
     start = time.perf_counter()
-    with Progress(transient=True) as progress:
-        task = progress.add_task("bias studies", total=len(jobs))
-        for name, job in jobs:
-            progress.update(task, description=f"{name}")
-            results.setdefault(name, []).extend(job())
-            progress.advance(task)
+    progress = JobProgress("bias", [name for name, _, _ in jobs])
+    for name, label, job in jobs:
+        progress.start(label)
+        results.setdefault(name, []).extend(job())
+    progress.finish()
     out = Path(args.out)
     for name, rows in results.items():
         write_csv(out / f"{name}.csv", rows)

@@ -30,9 +30,20 @@ How to run
     python -m experiments.gendiff --native-reach --native-dims 2 3 4
     python -m experiments.gendiff --help
 
-Writes into ``--out`` (default ``runs/gendiff``): ``difficulty.csv``,
-``difficulty.md``, ``difficulty.png`` (bar chart, log scale) and, with
-``--empirical``, ``empirical.csv`` / ``empirical.md``. Files are written atomically.
+Writes into ``--out`` (default ``runs/gendiff``), atomically:
+
+* ``difficulty.csv`` and ``difficulty.md``: the same columns (:data:`COLUMNS`) and
+  values; bits are written as ``log10_bits`` (4 decimals in both files), so a value
+  beyond float64 is never ``inf``; ``invalid`` names why the closed form does not
+  measure a row; the Markdown ends with a caption defining every column;
+* ``difficulty.png``: one bar of log10(bits) per row, labelled with the number of
+  bits, coloured by group (legend), rows the closed form does not measure hatched
+  with their reason;
+* with ``--empirical`` / ``--native-reach``: ``empirical.csv`` / ``.md`` and
+  ``native_reach.csv`` / ``.md`` (columns :data:`EMPIRICAL_COLUMNS`,
+  :data:`NATIVE_COLUMNS`).
+
+Progress lines on stderr say what runs (``--quiet`` silences them and the tables).
 
 Results to expect
 -----------------
@@ -94,6 +105,7 @@ from analysis.difficulty import (
 )
 from experiments import _cli
 from experiments._io import atomic_write_bytes
+from experiments._progress import JobProgress
 
 DeltaMethod = Literal["sample", "evt"]
 
@@ -289,7 +301,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
 # ---------------------------------------------------------------------------- rows
 @dataclass(frozen=True)
 class Row:
-    """One line of the difficulty table."""
+    """One line of the difficulty table (the columns are defined in
+    :data:`COLUMNS`)."""
 
     group: str
     task: str
@@ -302,13 +315,23 @@ class Row:
     delta: float
     eps: float
     bits: float
+    """The value itself; ``inf`` beyond float64 (the files write ``log10_bits``)."""
     log10_bits: float
     published: float | None = None
+    """The paper's number, in bits."""
+    invalid: str = ""
+    """Why the closed form does not measure this task ("" when it does)."""
     note: str = ""
+
+    @property
+    def published_log10_bits(self) -> float | None:
+        return None if self.published is None else math.log10(self.published)
 
 
 def _row(group: str, task: str, source: str, d: Difficulty, **kw: Any) -> Row:
     p = d.parts
+    if d.log10_bits < _LOG10_FLOOR and not kw.get("invalid"):
+        kw["invalid"] = "vacuous bound: the data pin down every hypothesis (0 bits)"
     return Row(
         group=group,
         task=task,
@@ -323,6 +346,41 @@ def _row(group: str, task: str, source: str, d: Difficulty, **kw: Any) -> Row:
         log10_bits=d.log10_bits,
         **kw,
     )
+
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("group", "where the row comes from: the reference tasks, one of our envs, data"),
+    (
+        "task",
+        "the task; T = stacked observations the policy gets, dim = space dimension",
+    ),
+    (
+        "source",
+        "published = reproduces the paper's number; computed = the released formula "
+        "on published constants; task_spec = our env's own numbers; estimated = m, "
+        "δ, R estimated from the data",
+    ),
+    ("n", "training samples (timesteps for RL tasks)"),
+    ("m", "intrinsic dimension of the input manifold"),
+    ("D", "output dimension (classes − 1; action dimension)"),
+    ("P", "disjoint manifold components (one per class; 1 for RL)"),
+    ("delta", "δ, the resolution: smallest input distance the task must resolve"),
+    ("eps", "ε, the target error"),
+    (
+        "log10_bits",
+        "log10 of the inductive-bias complexity in bits (Boopathy et al. 2023): the "
+        "information a learner must bring beyond its n samples to reach error ε. "
+        "Written as log10 because values pass float64 (1e308)",
+    ),
+    ("published_log10_bits", "log10 of the paper's number, where there is one"),
+    (
+        "invalid",
+        "why the closed form does not measure the task (empty when it does); such "
+        "rows are hatched in the figure",
+    ),
+    ("note", "what the row models"),
+)
+"""The columns of ``difficulty.csv`` / ``difficulty.md`` with their meaning."""
 
 
 # (task, n, m, R, classes, delta, eps, published bits or None)
@@ -361,7 +419,14 @@ def _env_rows(args: Args) -> tuple[list[Row], list[str]]:
     notes: list[str] = []
     skipped: dict[str, str] = {}
 
-    def add(group: str, task: str, env_name: str, note: str = "", **kw: Any) -> None:
+    def add(
+        group: str,
+        task: str,
+        env_name: str,
+        note: str = "",
+        invalid: str = "",
+        **kw: Any,
+    ) -> None:
         if env_name in skipped:
             return
         try:
@@ -369,26 +434,24 @@ def _env_rows(args: Args) -> tuple[list[Row], list[str]]:
         except (ImportError, ValueError, TypeError) as err:
             skipped[env_name] = f"{type(err).__name__}: {err}"
             return
-        rows.append(_row(group, task, "task_spec", d, note=note))
+        rows.append(_row(group, task, "task_spec", d, note=note, invalid=invalid))
 
     # cart-pole: the policy gets T stacked per-step observations (the env's
     # ``history`` option); task_spec().history is what the optimal policy needs.
     for observe in ("full", "position"):
         needed = _needed_history("cartpole_v0", observe=observe)
         for T in range(1, args.max_history + 1):
-            if needed is None:
-                note = ""
-            elif needed > T:
-                note = f"input insufficient: optimal policy needs T={needed}"
+            note = invalid = ""
+            if needed is not None and needed > T:
+                invalid = f"input insufficient: the optimal policy needs T={needed}"
             elif needed == T:
                 note = "minimal sufficient input"
-            else:
-                note = ""
             add(
                 "cartpole_v0",
                 f"cartpole {observe} T={T}",
                 "cartpole_v0",
                 note=note,
+                invalid=invalid,
                 input_history=T,
                 observe=observe,
                 history=T,
@@ -419,7 +482,7 @@ def _env_rows(args: Args) -> tuple[list[Row], list[str]]:
             "referential_v0",
             "listener " + ("with message" if channel else "no message"),
             "referential_v0",
-            note="" if channel else "target not identifiable from the input",
+            invalid="" if channel else "target not identifiable from the input",
             agent="listener",
             spec_options={"channel": channel},
         )
@@ -467,31 +530,54 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _columns(records: Sequence[Any]) -> list[str]:
+    if isinstance(records[0], Row):
+        return [name for name, _ in COLUMNS]
+    return [f.name for f in dataclasses.fields(records[0])]
+
+
+def _log10(value: Any) -> str:
+    """A ``*log10_bits`` value: 4 decimals, identical in the CSV and the Markdown."""
+    return "" if value is None else f"{value:.4f}"
+
+
+def _csv_value(record: Any, name: str) -> Any:
+    value = getattr(record, name)
+    if name.endswith("log10_bits"):
+        return _log10(value)
+    return "" if value is None else value
+
+
 def to_csv(records: Sequence[Any]) -> str:
-    """Dataclass records as CSV text (full precision)."""
+    """Records as CSV text: full precision, except ``*log10_bits`` (4 decimals, as in
+    the Markdown). The difficulty table has the columns of :data:`COLUMNS`: bits
+    appear as ``log10_bits`` only, so no value is ever ``inf``."""
     buf = io.StringIO()
-    names = [f.name for f in dataclasses.fields(records[0])]
+    names = _columns(records)
     writer = csv.writer(buf)
     writer.writerow(names)
     for r in records:
-        writer.writerow(["" if v is None else v for v in dataclasses.astuple(r)])
+        writer.writerow([_csv_value(r, n) for n in names])
     return buf.getvalue()
 
 
 def _cell(record: Any, name: str) -> str:
-    """A table cell; ``bits`` is written from ``log10_bits`` so overflow shows too."""
-    if name == "bits" and hasattr(record, "log10_bits"):
-        lg = record.log10_bits
-        if lg < _LOG10_FLOOR:  # vacuous bound
-            return "0"
-        exp = math.floor(lg)
-        return f"{10 ** (lg - exp):.4g}e{exp:+d}"
-    return _fmt(getattr(record, name)).replace("|", "/")
+    """A table cell (4 significant digits; ``*log10_bits`` as in the CSV)."""
+    value = getattr(record, name)
+    if name.endswith("log10_bits"):
+        return _log10(value)
+    return _fmt(value).replace("|", "/")
 
 
-def to_markdown(records: Sequence[Any], title: str, notes: Sequence[str] = ()) -> str:
-    """Dataclass records as a Markdown table (4 significant digits)."""
-    names = [f.name for f in dataclasses.fields(records[0])]
+def to_markdown(
+    records: Sequence[Any],
+    title: str,
+    notes: Sequence[str] = (),
+    columns: Sequence[tuple[str, str]] = (),
+) -> str:
+    """Records as a Markdown table, its notes, and a caption defining each column
+    (``columns``: (name, meaning) pairs)."""
+    names = _columns(records)
     lines = [f"# {title}", "", "| " + " | ".join(names) + " |"]
     lines.append("|" + "---|" * len(names))
     for r in records:
@@ -499,6 +585,9 @@ def to_markdown(records: Sequence[Any], title: str, notes: Sequence[str] = ()) -
         lines.append("| " + " | ".join(cells) + " |")
     if notes:
         lines += ["", *[f"- {n}" for n in notes]]
+    if columns:
+        lines += ["", "**Columns**", ""]
+        lines += [f"- `{name}`: {meaning}." for name, meaning in columns]
     return "\n".join(lines) + "\n"
 
 
@@ -510,35 +599,93 @@ def _print_table(
 
     table = Table(title=title)
     for c in columns:
-        left = c in ("group", "task", "source", "note")
+        left = c in ("group", "task", "source", "invalid", "note")
         table.add_column(c, justify="left" if left else "right", no_wrap=c != "note")
     for r in records:
         table.add_row(*[_cell(r, c) for c in columns])
     Console(width=width).print(table)
 
 
+_GROUP_COLOURS = (
+    ("reference", "tab:gray", "reference tasks (published constants)"),
+    ("cartpole_v0", "tab:blue", "cartpole_v0 (task_spec)"),
+    ("reach_v0", "tab:green", "reach_v0 (task_spec)"),
+    ("referential_v0", "tab:orange", "referential_v0 listener (task_spec)"),
+    ("data", "tab:purple", "digits, estimated from data"),
+)
+
+
 def bar_chart(rows: Sequence[Row], path: Path) -> None:
-    """Horizontal bars of bits on a log scale (drawn as log10 so nothing overflows)."""
+    """Horizontal bars of log10(bits), one per row, grouped and coloured by source.
+
+    Each bar is labelled with its value (``1.5e33``: the number of bits). Rows the
+    closed form does not measure (``Row.invalid``) are hatched and carry their
+    reason instead. A caption under the axes says how to read it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.patches import Patch
 
+    colours = {g: c for g, c, _ in _GROUP_COLOURS}
     values = np.array([max(r.log10_bits, 0.0) for r in rows])  # vacuous -> 1 bit
-    colors = {"reference": "tab:gray", "data": "tab:purple"}
-    fig, ax = plt.subplots(figsize=(8, 0.28 * len(rows) + 1.2))
+    top = float(values.max())
+    fig, ax = plt.subplots(figsize=(10, 0.3 * len(rows) + 2.2))
     y = np.arange(len(rows))[::-1]
-    ax.barh(y, values, color=[colors.get(r.group, "tab:blue") for r in rows])
-    ax.set_yticks(y, [r.task for r in rows], fontsize=7)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"1e{v:.0f}"))
-    ax.set_xlabel("inductive-bias complexity (bits, log scale)")
-    ax.set_title("Generalization difficulty (closed form)")
-    fig.tight_layout()
+    for yi, r, v in zip(y, rows, values):
+        colour = colours.get(r.group, "tab:red")
+        if r.invalid:
+            ax.barh(yi, v, color="white", edgecolor=colour, hatch="///", lw=1)
+            text = f"{_bits_text(r)}  ✗ {r.invalid}"
+        else:
+            ax.barh(yi, v, color=colour)
+            text = _bits_text(r)
+        ax.text(v + top * 0.01, yi, text, va="center", fontsize=8)
+    ax.set_yticks(y, [r.task for r in rows], fontsize=8.5)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlim(0, top * 1.45)
+    for edge in np.flatnonzero([a.group != b.group for a, b in zip(rows, rows[1:])]):
+        ax.axhline(y[edge] - 0.5, color="0.8", lw=0.8)
+    ax.set_xlabel(
+        "log10(bits) of the inductive-bias complexity (bar labels: the bits)",
+        fontsize=10,
+    )
+    ax.set_title("Generalization difficulty of each task (Boopathy et al. 2023)")
+    handles = [
+        Patch(color=c, label=label)
+        for g, c, label in _GROUP_COLOURS
+        if any(r.group == g for r in rows)
+    ]
+    if any(r.invalid for r in rows):
+        handles.append(
+            Patch(
+                facecolor="white",
+                edgecolor="0.3",
+                hatch="///",
+                label="not measured by the closed form (reason at the bar)",
+            )
+        )
+    ax.legend(handles=handles, loc="upper right", fontsize=8.5, framealpha=0.95)
+    caption = (
+        "Bits a learner must bring beyond its n training samples to reach error ε "
+        "(x axis: log10 of it; label: the value). T = stacked observations given "
+        "to the policy; dim = space dimension. Columns defined in difficulty.md."
+    )
+    fig.text(0.01, 0.005, caption, fontsize=8, wrap=True, va="bottom")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def _bits_text(row: Row) -> str:
+    """``1.5e33`` from ``log10_bits`` (never overflows); ``0`` for a vacuous bound."""
+    if row.log10_bits < _LOG10_FLOOR:
+        return "0"
+    exp = math.floor(row.log10_bits)
+    return f"{10 ** (row.log10_bits - exp):.1f}e{exp}"
 
 
 # ----------------------------------------------------------------------- empirical
@@ -655,16 +802,28 @@ def _task_inputs(obs: np.ndarray, episodes: np.ndarray, T: int) -> np.ndarray:
     return np.concatenate(cols, axis=1)
 
 
-def run_empirical(args: Args) -> tuple[list[EmpiricalRow], list[str]]:
-    """PPO on the cart-pole tasks, sampled bias, and the Spearman comparisons."""
+def run_empirical(
+    args: Args, *, progress: JobProgress | None = None
+) -> tuple[list[EmpiricalRow], list[str]]:
+    """PPO on the cart-pole tasks, sampled bias, and the Spearman comparisons.
+
+    ``progress`` (optional) gets one job per PPO run and per task's sampled
+    hypotheses: ``(len(histories) + 1) * (seeds + 1)`` jobs.
+    """
     from scipy.stats import spearmanr
 
     from analysis.difficulty import sampled_inductive_bias, trained_network_losses
 
     tasks = [1, *args.histories]
+    progress = progress or JobProgress(_PROG, [], enabled=False)
     results: dict[int, list[tuple[Any, float, float, float]]] = {}
     for T in tasks:
-        results[T] = [_train_ppo(args, T, args.seed + s) for s in range(args.seeds)]
+        results[T] = []
+        for s in range(args.seeds):
+            progress.start(
+                f"PPO on cart-pole T={T}, {args.timesteps:,} steps, seed {s}"
+            )
+            results[T].append(_train_ppo(args, T, args.seed + s))
     # the expert for the imitation hypotheses: the best full-state policy
     expert = max(results[1], key=lambda r: r[2])[0]
     obs, actions, episodes = _rollout_states(expert, 600, args.seed + 7)
@@ -680,6 +839,9 @@ def run_empirical(args: Args) -> tuple[list[EmpiricalRow], list[str]]:
     for T in tasks:
         runs = results[T]
         steps = [r[1] if math.isfinite(r[1]) else budget for r in runs]
+        progress.start(
+            f"sampled measure of T={T}: training {args.n_hypotheses} networks"
+        )
         X = _task_inputs(obs, episodes, T)
         losses = trained_network_losses(
             X[is_train],
@@ -756,7 +918,9 @@ class NativeRow:
     """Greedy return on the training env seed minus on the held-out seed."""
 
 
-def empirical_native_reach(args: Args) -> tuple[list[NativeRow], list[str]]:
+def empirical_native_reach(
+    args: Args, *, progress: JobProgress | None = None
+) -> tuple[list[NativeRow], list[str]]:
     """The empirical check on ``reach_v0`` with the native batched trainer.
 
     For each ``--native-dims`` dim, goal visible vs hidden, ``--seeds`` runs of
@@ -773,6 +937,7 @@ def empirical_native_reach(args: Args) -> tuple[list[NativeRow], list[str]]:
     from agents.spec import PPOConfig, TrainSpec
 
     ppo = PPOConfig(num_envs=256, num_steps=16)
+    progress = progress or JobProgress(_PROG, [], enabled=False)
     rows = []
     for dim in args.native_dims:
         for visible in (True, False):
@@ -780,6 +945,10 @@ def empirical_native_reach(args: Args) -> tuple[list[NativeRow], list[str]]:
             curves, finals, gaps = [], [], []
             for s in range(args.seeds):
                 seed = args.seed + s
+                progress.start(
+                    f"native PPO on reach_v0 dim={dim} goal "
+                    f"{'visible' if visible else 'hidden'}, seed {s}"
+                )
                 spec = TrainSpec(
                     env="reach_v0",
                     env_config=config,
@@ -833,45 +1002,40 @@ def empirical_native_reach(args: Args) -> tuple[list[NativeRow], list[str]]:
 
 
 # ---------------------------------------------------------------------------- main
-_COLUMNS = (
-    "group",
-    "task",
-    "source",
-    "n",
-    "m",
-    "D",
-    "P",
-    "delta",
-    "eps",
-    "bits",
-    "note",
-)
+_COLUMNS = ("group", "task", "source", "n", "m", "D", "P", "log10_bits", "invalid")
+"""The columns printed on the terminal (the files have all of :data:`COLUMNS`)."""
 
 
 def main(argv: list[str] | None = None) -> list[Row]:
     """Run the study; returns the closed-form rows (also written under --out)."""
     args = parse_args(argv)
     out = Path(args.out)
+    stages = ["reference", *(["envs"] if args.envs else []), "digits", "write"]
+    progress = JobProgress(_PROG, stages, enabled=not args.quiet, eta=False)
+    progress.start("reference tasks from their published constants")
     rows = reference_rows()
     notes: list[str] = []
     if args.envs:
+        progress.start(
+            "our envs (cartpole_v0, reach_v0, referential_v0) from task_spec()"
+        )
         env_rows, env_notes = _env_rows(args)
         rows += env_rows
         notes += env_notes
-    rows.append(digits_row(args))
-    notes.append(
-        "units: bits; sources: published = reproduces the paper's number, computed = "
-        "released formula on published constants, task_spec = our env's numbers, "
-        "estimated = m, delta, R estimated from data"
+    progress.start(
+        f"digits 8x8: estimating m, δ, R from {args.digits_samples:,} points"
     )
-
+    rows.append(digits_row(args))
+    progress.start("writing difficulty.csv, difficulty.md, difficulty.png")
     atomic_write_bytes(out / "difficulty.csv", to_csv(rows).encode())
-    md = to_markdown(rows, "Generalization difficulty (closed form, bits)", notes)
+    title = "Generalization difficulty (closed form, log10 bits)"
+    md = to_markdown(rows, title, notes, COLUMNS)
     atomic_write_bytes(out / "difficulty.md", md.encode())
     if args.plot:
         bar_chart(rows, out / "difficulty.png")
+    progress.finish()
     if not args.quiet:
-        _print_table(rows, "Generalization difficulty (bits)", _COLUMNS)
+        _print_table(rows, "Generalization difficulty (log10 bits)", _COLUMNS)
         for n in notes:
             print(f"- {n}")
 
@@ -887,30 +1051,86 @@ def main(argv: list[str] | None = None) -> list[Row]:
     return rows
 
 
+EMPIRICAL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("task", "the cart-pole task: full state, or positions only over T steps"),
+    ("history", "T, stacked observations the policy gets"),
+    ("m", "intrinsic dimension of the policy's input (closed form)"),
+    ("closed_form_log10_bits", "log10 of the closed-form bits (difficulty.md)"),
+    (
+        "steps_to_threshold",
+        "PPO timesteps until the mean evaluation return reaches --threshold, mean "
+        "over seeds (a run that never does counts as timesteps + eval_every)",
+    ),
+    ("solved_fraction", "seeds that reached the threshold"),
+    ("final_return", "greedy return on held-out episode seeds at the end"),
+    ("generalization_gap", "return on training episode seeds minus on held-out ones"),
+    (
+        "sampled_bits",
+        "the sampled measure (Boopathy et al. 2024): −log2 P(test error ≤ ε) over "
+        "networks that fit the training data",
+    ),
+    ("sampled_ci_low", "lower end of its bootstrap interval"),
+    ("sampled_ci_high", "upper end of its bootstrap interval"),
+    ("sampled_extrapolated", "True when ε lies below every sampled error"),
+)
+"""The columns of ``empirical.csv`` / ``empirical.md``."""
+
+NATIVE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("task", "reach_v0 in dim dimensions, goal visible (MDP) or hidden (POMDP)"),
+    ("dim", "space dimension"),
+    ("goal_visible", "whether the mover sees the goal"),
+    ("m", "intrinsic dimension of the policy's input (closed form)"),
+    ("closed_form_log10_bits", "log10 of the closed-form bits (difficulty.md)"),
+    (
+        "mean_train_return",
+        "training return averaged over every iteration (area under the learning "
+        "curve: higher = learned faster)",
+    ),
+    ("final_return", "greedy return on held-out episodes, mean over seeds"),
+    ("generalization_gap", "greedy return on the training seed minus the held-out"),
+)
+"""The columns of ``native_reach.csv`` / ``native_reach.md``."""
+
+
 def _write_rows(
-    args: Args, out: Path, stem: str, title: str, found: tuple, row_cls, width: int
+    args: Args,
+    out: Path,
+    stem: str,
+    title: str,
+    found: tuple,
+    columns: tuple[tuple[str, str], ...],
+    width: int,
 ) -> None:
     """One empirical table: CSV and Markdown in ``out``, printed unless quiet."""
     rows, notes = found
     atomic_write_bytes(out / f"{stem}.csv", to_csv(rows).encode())
-    atomic_write_bytes(out / f"{stem}.md", to_markdown(rows, title, notes).encode())
+    md = to_markdown(rows, title, notes, columns)
+    atomic_write_bytes(out / f"{stem}.md", md.encode())
     if not args.quiet:
-        cols = [f.name for f in dataclasses.fields(row_cls)]
-        _print_table(rows, title, cols, width=width)
+        _print_table(rows, title, [name for name, _ in columns], width=width)
         for n in notes:
             print(f"- {n}")
 
 
 def _run_trainings(args: Args, out: Path) -> None:
     """The --empirical and --native-reach parts of :func:`main`."""
+    tasks = 1 + len(args.histories)
+    kinds = []
+    if args.empirical:
+        kinds += [f"ppo{T}" for T in range(tasks) for _ in range(args.seeds)]
+        kinds += ["sampled"] * tasks
+    if args.native_reach:
+        kinds += ["native"] * (2 * len(args.native_dims) * args.seeds)
+    progress = JobProgress(_PROG, kinds, enabled=not args.quiet)
     if args.empirical:
         title = "Empirical check (cart-pole, PPO)"
-        found = run_empirical(args)
-        _write_rows(args, out, "empirical", title, found, EmpiricalRow, 260)
+        found = run_empirical(args, progress=progress)
+        _write_rows(args, out, "empirical", title, found, EMPIRICAL_COLUMNS, 260)
     if args.native_reach:
         title = "Empirical check (reach_v0, native PPO)"
-        found = empirical_native_reach(args)
-        _write_rows(args, out, "native_reach", title, found, NativeRow, 200)
+        found = empirical_native_reach(args, progress=progress)
+        _write_rows(args, out, "native_reach", title, found, NATIVE_COLUMNS, 200)
+    progress.finish()
 
 
 if __name__ == "__main__":

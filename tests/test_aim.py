@@ -100,32 +100,92 @@ def test_steps_round_up_to_whole_iterations(tmp_path):
     assert summary["runs"][0]["env_steps"] == 128  # 2 iterations of 64
 
 
-def test_tensorboard_shows_the_symbol_views_over_the_run(tmp_path):
-    from tensorboard.backend.event_processing.event_accumulator import (
-        EventAccumulator,
-    )
+def test_tensorboard_shows_the_symbol_views_over_the_run(tmp_path, read_events):
+    from analysis.tensorboard import describe
 
-    run(tmp_path, "--steps", "640", "--views", "4")  # 10 iterations
+    # 10 iterations; an lr schedule, no entropy schedule
+    run(tmp_path, "--steps", "640", "--views", "4", "--lr-decay", "0.99")
     seed_dir = tmp_path / "run" / "seed_0"
-    acc = EventAccumulator(str(seed_dir), size_guidance={"histograms": 0, "images": 0})
-    acc.Reload()
-    tags = acc.Tags()
+    events = read_events(seed_dir)
+    for tag, (_plugin, description, steps) in events.items():
+        if tag.startswith("_hparams_/") or tag == "custom_scalars__config__":
+            continue
+        assert description == describe(tag).description, tag  # every tag described
+        assert len(steps) == len(set(steps)), f"{tag} has a step twice"
+    scalars = {t for t, (plugin, _, _) in events.items() if plugin == "scalars"}
     for prefix in ("train/", "losses/", "symbols/", "eval/", "perf/"):
-        assert any(t.startswith(prefix) for t in tags["scalars"]), prefix
-    assert not any(t.startswith("charts/") for t in tags["scalars"])
-    usage = [t for t in tags["histograms"] if "usage" in t]
-    assert usage
-    steps = [e.step for e in acc.Histograms(usage[0])]
-    # 3 spread views + the final one, each step exactly once.
-    assert len(steps) == 4 and len(set(steps)) == 4 and steps[-1] == 640
-    mi = [e.step for e in acc.Scalars("symbols/message_meaning_mi_bits")]
-    assert mi == sorted(set(mi)) and len(mi) == 4
-    images = " ".join(tags["images"])
-    assert "rank_frequency" in images and "symbol_meaning" in images
-    projector = list(seed_dir.rglob("projector_config.pbtxt"))
-    assert projector, "codebook projector config missing"
-    metadata = list(seed_dir.rglob("metadata.tsv"))
-    assert metadata and "usage" in metadata[0].read_text().splitlines()[0].lower()
+        assert any(t.startswith(prefix) for t in scalars), prefix
+    assert "train/learning_rate" in scalars  # --lr-decay changes it
+    assert "train/entropy_coef" not in scalars  # a constant: in the config only
+    # vq with EMA updates has no codebook loss and no signalling loss
+    assert "losses/speaker/aux_commitment" in scalars
+    assert "losses/speaker/aux_codebook" not in scalars
+    assert "losses/speaker/aux_signalling" not in scalars
+    assert not any(t.startswith("losses/listener/aux_") for t in scalars)
+    # 3 spread views + the final one; 9 periodic evaluations + the final one
+    views = [640 * k // 10 for k in (2, 5, 8, 10)]
+    for tag in (
+        "symbols/usage",
+        "symbols/message_meaning_mi_bits",
+        "symbols/rank_frequency_messages",
+        "symbols/attribute_given_symbol/position_1",
+        "symbols/messages",
+    ):
+        assert events[tag][2] == views, tag
+    assert events["eval/success"][2] == [64 * k for k in range(1, 11)]
+    assert events["config"][2] == [0]
+    curves = json.loads((seed_dir / "curves.json").read_text())
+    summary = json.loads((seed_dir / "summary.json").read_text())
+    assert curves["eval_step"][-1] == 640 and curves["mi_step"] == views
+    assert curves["eval_success"][-1] == summary["success"]  # the curve ends there
+    projector = (seed_dir / "projector_config.pbtxt").read_text()
+    assert projector.count("tensor_name") == 4
+    metadata = sorted(seed_dir.rglob("metadata.tsv"))
+    header = metadata[-1].read_text().splitlines()[0].split("\t")
+    assert header[:3] == ["label", "symbol", "uses"] and "P(attr3)" in header
+
+
+def test_training_scalars_follow_the_channel_and_the_schedules():
+    from agents.results import IterationStats, symbol_usage
+    from agents.spec import PPOConfig, TrainSpec
+
+    stats = IterationStats(
+        iteration=1,
+        env_steps=64,
+        episodes=3,
+        success=None,
+        mean_return=0.5,
+        losses={
+            "speaker/aux_codebook": 0.0,
+            "speaker/aux_commitment": 0.2,
+            "speaker/policy_loss": 0.0,
+            "total": float("nan"),
+        },
+        usage={"speaker": symbol_usage([[2, 2, 0]])},
+        learning_rate=1e-3,
+        entropy_coef=0.01,
+        iteration_s=0.5,
+    )
+    spec = TrainSpec()
+    out = aim._scalars(stats, 100.0, spec=spec)
+    assert set(out) == {
+        "losses/speaker/aux_commitment",
+        "losses/speaker/policy_loss",  # 0.0 is a value: only aux parts are skipped
+        "train/return",
+        "train/symbol_perplexity",
+        "train/live_symbols",
+        "perf/iteration_s",
+        "perf/steps_per_s",
+    }
+    assert out["train/symbol_perplexity"] == 2.0 and out["train/live_symbols"] == 2
+    # a part once charted stays charted when it is 0
+    live = frozenset({"speaker/aux_codebook"})
+    assert "losses/speaker/aux_codebook" in aim._scalars(
+        stats, 1.0, spec=spec, live_losses=live
+    )
+    scheduled = TrainSpec(ppo=PPOConfig(anneal_lr=True, ent_decay=0.999))
+    out = aim._scalars(stats, 1.0, spec=scheduled)
+    assert out["train/learning_rate"] == 1e-3 and out["train/entropy_coef"] == 0.01
 
 
 @pytest.mark.parametrize(
@@ -365,6 +425,36 @@ def test_progress_lines_when_output_is_not_a_terminal(tmp_path):
     )
     assert "256/256 steps (100%)" in out.stderr
     assert "rounded up to whole iterations" in out.stderr
+
+
+@pytest.mark.parametrize("total", [253_952, 12_000_000])
+def test_live_bar_fits_an_80_column_terminal_and_the_last_line_is_whole(total):
+    import io
+    import re
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=80, force_terminal=True, color_system=None)
+    with aim._Progress(True, console=console) as progress:
+        task = progress.start("seed 0", total, 0)
+        progress.update(task, done=total // 2, total=total, sps=5048.3, success=0.9)
+        progress.update(task, done=total, total=total, sps=5048.3, success=0.974)
+        last = (
+            f"seed 0: {total:,} env steps in 50 s (31 iterations of 8,192; --steps "
+            "250,000 rounded up to whole iterations), held-out success 0.952"
+        )
+        progress.finish(task, last)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buf.getvalue())
+    lines = [line for line in re.split(r"[\r\n]", text) if line.strip()]
+    bars = [line for line in lines if line.startswith("seed 0 ")]
+    assert "…" not in bars[-1]  # nothing cut
+    assert all(len(line) <= 80 for line in lines)
+    shown = aim._count(total)
+    assert f"{shown}/{shown} steps" in bars[-1] and "success 0.974" in bars[-1]
+    assert "ETA 0 s" in bars[-1]
+    assert "rounded up to whole iterations" in " ".join(lines)  # wrapped, not cut
+    assert "held-out success 0.952" in " ".join(lines)
 
 
 def test_help_documents_every_flag(capsys):

@@ -18,10 +18,52 @@ def test_quick_main_writes_every_output(tmp_path):
         with open(tmp_path / f"{name}.csv") as f:
             rows = list(csv.DictReader(f))
         assert rows, name
-    assert (tmp_path / "lampinen.png").stat().st_size > 0
+    for name in ("lampinen", "shah", "hermann"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 0
     summary = (tmp_path / "summary.md").read_text()
     assert "## Shah" in summary and "## Hermann" in summary
     assert not list(tmp_path.glob(".*"))  # no temp files left behind
+    # every study's quantities are defined where they are reported
+    assert summary.count("Definitions:") == 3
+    assert "**shortcut bias = R_model − R_LDA**" in summary
+    assert "**R_LDA**: the reliance of linear discriminant analysis" in summary
+    assert "logistic regression (converged)" in summary  # not the code name
+
+
+def test_figures_have_error_bars_chance_lines_and_readable_labels(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = {
+        "shah": [
+            {"seed": s, "standard": 1.0, "s_randomized": 0.5 + d, "sc_randomized": 1.0}
+            for s, d in enumerate((0.0, 0.02))
+        ],
+        "hermann": [
+            {"seed": s, "model": m, "depth": d, "epochs": e, "bias": b + 0.1 * s}
+            for s in (0, 1)
+            for m, d, e, b in (("linear", 0, 0, 0.0), ("mlp1", 1, 5, 0.8))
+        ],
+    }
+    fig = bias._shah_figure(plt, rows["shah"])
+    (ax,) = fig.axes
+    chance = [line for line in ax.get_lines() if line.get_label().startswith("chance")]
+    assert chance and chance[0].get_ydata()[0] == 0.5
+    caps = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
+    assert caps, "Shah bars carry error bars"
+    np.testing.assert_allclose(caps[0].lines[2][0].get_segments()[1][:, 1], [0.5, 0.52])
+    plt.close(fig)
+    fig = bias._hermann_figure(plt, rows["hermann"])
+    (ax,) = fig.axes
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [
+        "logistic regression (converged)",
+        "MLP, 1 hidden layer, 5 epochs",
+    ]
+    assert "R_model − R_LDA" in ax.get_xlabel()
+    plt.close(fig)
 
 
 def test_run_dir_probe(tmp_path):
@@ -33,9 +75,8 @@ def test_run_dir_probe(tmp_path):
     run_dir.mkdir()
     np.savez(run_dir / "messages.npz", messages=messages, meanings=meanings)
     out = tmp_path / "out"
-    results = bias.main(
-        ["--study", "none", "--run", str(run_dir), "--out", str(out), "--no-figures"]
-    )
+    results = bias.main(["--study", "none", "--run", str(run_dir), "--out", str(out)])
+    assert (out / "run.png").stat().st_size > 0
     rows = {r["attribute"]: r for r in results["run"]}
     assert rows[1]["decodability"] == 1.0
     assert rows[0]["decodability"] < 0.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 
 import numpy as np
 import pytest
@@ -42,10 +43,58 @@ def test_reference_rows_reproduce_published(run):
     for task in ("MNIST", "CIFAR-10", "Reacher", "cart-pole T=1", "cart-pole T=2"):
         row = table[task]
         assert row["source"] == "published"
-        assert float(row["bits"]) == pytest.approx(float(row["published"]), rel=1e-3)
+        # rel. 1e-3 in bits is 4.3e-4 in log10
+        got, paper = float(row["log10_bits"]), float(row["published_log10_bits"])
+        assert got == pytest.approx(paper, abs=5e-4)
     assert table["SVHN"]["source"] == table["ImageNet"]["source"] == "computed"
     assert table["digits 8x8"]["source"] == "estimated"
-    assert float(table["digits 8x8"]["bits"]) > 0
+    assert float(table["digits 8x8"]["log10_bits"]) > 0
+
+
+def test_csv_and_markdown_write_the_same_log10_bits_never_inf(run):
+    out, rows = run
+    csv_text = (out / "difficulty.csv").read_text()
+    md = (out / "difficulty.md").read_text()
+    for text in (csv_text, md):
+        assert not re.search(r"\binf\b", text, flags=re.IGNORECASE)
+    table = _read(out / "difficulty.csv")
+    assert "bits" not in next(iter(table.values()))  # only log10_bits
+    md_rows = {
+        cells[1]: cells
+        for line in md.splitlines()
+        if line.startswith("| ") and not line.startswith("| group")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    header = [c.strip() for c in md.splitlines()[2].strip("|").split("|")]
+    at = header.index("log10_bits")
+    for row in rows:
+        assert table[row.task]["log10_bits"] == md_rows[row.task][at], row.task
+        assert math.isfinite(float(table[row.task]["log10_bits"]))
+    overflow = [r for r in rows if math.isinf(r.bits)]  # beyond float64 ...
+    if overflow:  # ... still written as a finite log10
+        assert float(table[overflow[0].task]["log10_bits"]) > 308
+
+
+def test_markdown_caption_defines_every_column(run):
+    out, _ = run
+    md = (out / "difficulty.md").read_text()
+    header = [c.strip() for c in md.splitlines()[2].strip("|").split("|")]
+    caption = md.split("**Columns**")[1]
+    for name in header:
+        assert f"- `{name}`: " in caption, name
+    assert "δ" in caption and "ε" in caption
+
+
+def test_invalid_rows_name_their_reason(run):
+    out, rows = run
+    table = _read(out / "difficulty.csv")
+    if "cartpole position T=1" not in table:
+        pytest.skip("cartpole_v0 not available")
+    reasons = {r.task: r.invalid for r in rows if r.invalid}
+    assert reasons["cartpole position T=1"].startswith("input insufficient")
+    assert reasons["listener no message"] == "target not identifiable from the input"
+    assert table["cartpole position T=2"]["invalid"] == ""
+    assert not any(r.invalid for r in rows if r.group == "reference")
 
 
 def test_closed_form_mdp_below_pomdp(run):
@@ -64,7 +113,7 @@ def test_closed_form_mdp_below_pomdp(run):
     # full state at T=1 (MDP) and positions at T=2 (POMDP) are both 4-D inputs:
     # the closed form depends on input dimension only, so they tie
     assert bits["cartpole full T=1"] <= bits["cartpole position T=2"]
-    assert "input insufficient" in table["cartpole position T=1"]["note"]
+    assert "input insufficient" in table["cartpole position T=1"]["invalid"]
     assert table["cartpole position T=2"]["note"] == "minimal sufficient input"
 
 
@@ -202,3 +251,23 @@ def test_empirical_tiny(tmp_path):
         assert math.isfinite(float(row["closed_form_log10_bits"]))
         assert float(row["steps_to_threshold"]) > 0
     assert "Spearman" in (tmp_path / "empirical.md").read_text()
+
+
+def test_a_value_beyond_float64_is_written_as_its_log10():
+    # reach dim=6 with the goal hidden: 5.3e353 bits, inf in float64
+    row = gendiff.Row(
+        group="reach_v0",
+        task="beyond float64",
+        source="task_spec",
+        n=1e4,
+        m=300.0,
+        D=6,
+        P=1,
+        delta=0.1,
+        eps=1e-3,
+        bits=math.inf,
+        log10_bits=353.72814,
+    )
+    csv_text, md = gendiff.to_csv([row]), gendiff.to_markdown([row], "t")
+    assert "353.7281" in csv_text and "| 353.7281 |" in md
+    assert not re.search(r"\binf\b", csv_text + md)

@@ -77,7 +77,7 @@ def _wait_for_state(path: Path, iteration: int, timeout: float, driver) -> dict:
 
 
 def _steps_logged(seed_dir: Path, events: Path | None = None) -> list[int]:
-    from tensorboard.backend.event_processing.event_accumulator import (
+    from tensorboard.backend.event_processing.plugin_event_accumulator import (
         EventAccumulator,
     )
 
@@ -86,8 +86,8 @@ def _steps_logged(seed_dir: Path, events: Path | None = None) -> list[int]:
     for path in files:
         acc = EventAccumulator(str(path))
         acc.Reload()
-        if "charts/steps_per_s" in acc.Tags()["scalars"]:
-            steps += [e.step for e in acc.Scalars("charts/steps_per_s")]
+        if "perf/steps_per_s" in acc.PluginTagToContent("scalars"):
+            steps += [e.step for e in acc.Tensors("perf/steps_per_s")]
     return steps
 
 
