@@ -546,3 +546,66 @@ def test_real_short_sb3_and_rllib_runs(tmp_path):
     assert any(r["layer"] == "encoder.3" for r in pick(run_rows, agent="speaker"))
     sb3 = pick(rows, model="ppo", feature="cart_velocity")
     assert float(pick(sb3, layer="input")[0]["decodability"]) > 0.999
+
+
+# ---------------------------------------------------------------- gendiff agents
+def test_gendiff_native_reach_saves_and_probes_its_movers(tmp_path):
+    from experiments import gendiff
+
+    argv = ["--no-envs", "--no-plot", "--quiet", "--native-reach"]
+    argv += ["--native-dims", "2", "--native-steps", "2048", "--seeds", "1"]
+    argv += ["--eval-episodes", "1", "--probe-samples", "300", "--out", str(tmp_path)]
+    gendiff.main(argv)
+    agents = tmp_path / "agents"
+    for goal in ("visible", "hidden"):
+        path = agents / f"reach_dim2_goal_{goal}_seed0.pt"
+        card = probe.read_model_card(path)
+        assert card.constructor == "agents.networks.build_agent_of"
+        assert card.env == "reach_v0" and card.env_config["goal_visible"] == (
+            goal == "visible"
+        )
+    rows = rows_of(tmp_path / "probe_native_reach")
+    for goal, expect in (("visible", 1.0), ("hidden", 0.0)):
+        # The goal is part of the mover's observation only when visible.
+        inputs = pick(rows, model=f"reach_dim2_goal_{goal}_seed0", layer="input")
+        r2 = [float(r["decodability"]) for r in inputs if r["feature"][:5] == "goal["]
+        assert len(r2) == 2
+        assert all(abs(v - expect) < 0.15 for v in r2), (goal, r2)
+    md = (tmp_path / "native_reach.md").read_text()
+    assert "(probe_native_reach/probe.md)" in md
+    assert "reach_dim2_goal_hidden_seed0" in md
+
+
+@pytest.mark.slow
+def test_gendiff_empirical_saves_and_probes_its_agents(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    from experiments import gendiff
+
+    argv = ["--no-envs", "--no-plot", "--quiet", "--empirical", "--timesteps"]
+    argv += ["1024", "--eval-every", "512", "--eval-episodes", "1", "--seeds", "1"]
+    argv += ["--histories", "2", "--n-hypotheses", "6", "--hypothesis-epochs", "20"]
+    argv += ["--probe-samples", "400", "--out", str(tmp_path)]
+    gendiff.main(argv)
+    for stem in ("full_T1", "position_T1", "position_T2"):
+        path = tmp_path / "agents" / f"cartpole_{stem}_seed0.zip"
+        assert path.is_file() and probe.read_model_card(path).env.startswith("aim/")
+    with open(tmp_path / "probe_velocity.csv") as f:
+        table = list(csv.DictReader(f))
+    inputs = {r["task"]: r for r in table if r["layer"] == "input"}
+    assert set(inputs) == {
+        "CartPole full T=1",
+        "CartPole position T=1",
+        "CartPole position T=2",
+    }
+    # Ground truth: the full state holds both velocities; two position frames hold
+    # them as finite differences; one frame does not.
+    full, one, two = (
+        inputs[f"CartPole {t}"] for t in ("full T=1", "position T=1", "position T=2")
+    )
+    for key in ("cart_velocity_r2", "pole_angular_velocity_r2"):
+        assert float(full[key]) > 0.99
+        assert float(two[key]) > 0.8
+        assert float(one[key]) < float(two[key]) - 0.3
+    assert "input insufficient" in one["note"]
+    md = (tmp_path / "empirical.md").read_text()
+    assert "(probe_empirical/probe.md)" in md and "cartpole_position_T1_seed0" in md
