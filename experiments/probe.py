@@ -672,13 +672,23 @@ def _load_run(path: Path, args: Args) -> list[LoadedModel]:
     seed_dirs = (
         [path] if _is_seed_dir(path) else [run_dir / f"seed_{s}" for s in stored.seeds]
     )
-    if stored.backend == "rllib":
-        _start_ray(stored.rllib)
+    started = stored.backend == "rllib" and _start_ray(stored.rllib)
+    try:
+        trainers = [
+            _restore(
+                lambda d=seed_dir: load_trainer(d, device="cpu"),
+                seed_dir,
+                stored.backend,
+            )
+            for seed_dir in seed_dirs
+        ]
+    finally:
+        if started:  # the native copies need no Ray: stop what was started here
+            import ray
+
+            ray.shutdown()
     models = []
-    for seed_dir in seed_dirs:
-        trainer = _restore(
-            lambda d=seed_dir: load_trainer(d, device="cpu"), seed_dir, stored.backend
-        )
+    for seed_dir, trainer in zip(seed_dirs, trainers):
         central = trainer.spec.network.centralized_value
         views = {
             agent: agent_net_view(trainer.nets[agent], centralized_value=central)
@@ -697,11 +707,13 @@ def _load_run(path: Path, args: Args) -> list[LoadedModel]:
     return models
 
 
-def _start_ray(options: Any) -> None:
-    """Start (once) the local Ray an RLlib run's restore needs, with our envs
-    registered under RLlib's env name (a restore builds env runners)."""
+def _start_ray(options: Any) -> bool:
+    """Start the local Ray an RLlib run's restore needs (unless one is running),
+    with our envs registered under RLlib's env name (a restore builds env
+    runners); whether it was started here."""
     from agents.rllib import ENV_NAME, env_creator, start_ray
 
+    running = _ray_running()
     try:
         start_ray(options, num_workers=0)
     except ImportError as err:
@@ -709,6 +721,7 @@ def _start_ray(options: Any) -> None:
     from ray.tune.registry import register_env
 
     register_env(ENV_NAME, env_creator)
+    return not running
 
 
 def _restore(load: Callable[[], Any], seed_dir: Path, backend: str) -> Any:

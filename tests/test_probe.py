@@ -546,6 +546,12 @@ def test_real_short_sb3_and_rllib_runs(tmp_path):
     assert any(r["layer"] == "encoder.3" for r in pick(run_rows, agent="speaker"))
     sb3 = pick(rows, model="ppo", feature="cart_velocity")
     assert float(pick(sb3, layer="input")[0]["decodability"]) > 0.999
+    # experiments.bias --run loads runs the same way: encoder rows for RLlib too.
+    from experiments.bias import run_study
+
+    study = run_study(run_dir)
+    assert {r["source"] for r in study} == {"seed_0", "seed_0/encoder"}
+    assert not ray.is_initialized()
 
 
 # ---------------------------------------------------------------- gendiff agents
