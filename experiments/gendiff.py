@@ -73,6 +73,12 @@ Default run: 7 + 10 + 21 + 2 + 1 = 41 rows in about 10-20 s on a 2-core CPU.
   mostly do not; Spearman rho over 3 tasks is coarse (values in {0, ±0.5,
   ±0.87, ±1}) and noisy at this budget. Raise ``--timesteps`` / ``--seeds`` for a
   real comparison.
+* ``--empirical --timesteps 50000 --seeds 3 --histories 2 3`` (23 min on a loaded
+  2-core machine, 2026-11-30): final return 500 (full), 271 (positions T=2), 390
+  (T=3); the probe's held-out R² of cart velocity / pole angular velocity is
+  1.00 / 1.00 from input and hidden layers with the full state, 0.02 / 0.02 from
+  every layer with positions only and no history, 0.83 / 0.78 from the input and
+  0.86 / 0.80 from the first hidden layer at T=2, 0.90 / 0.90 and 0.92 / 0.90 at T=3.
 
 ``--native-reach`` runs the same kind of check on ``reach_v0`` (goal visible vs
 hidden, ``--native-dims``) with ``agents.native``'s batched PPO trainer
