@@ -479,6 +479,19 @@ def test_every_flag_has_help_and_models_are_positional(capsys):
     assert args.env == "cartpole_v0"
 
 
+def test_config_file_sets_options_and_flags_override_it(tmp_path, capsys):
+    config = tmp_path / "probe.json"
+    config.write_text(json.dumps({"samples": 77, "env-config": {"history": 2}}))
+    args = probe.parse_args(["m", "--config", str(config), "--seed", "3"])
+    assert (args.samples, args.env_config, args.seed) == (77, {"history": 2}, 3)
+    args = probe.parse_args(["m", "--config", str(config), "--samples", "20"])
+    assert args.samples == 20
+    config.write_text(json.dumps({"sample": 5}))
+    with pytest.raises(SystemExit) as exc:
+        probe.parse_args(["m", "--config", str(config)])
+    assert exc.value.code == 2 and "unknown key 'sample'" in capsys.readouterr().err
+
+
 def test_model_card_round_trip_and_bad_constructor(tmp_path):
     card = probe.ModelCard(env="cartpole_v0", env_config={"history": 2}, agent="cart_0")
     path = probe.write_model_card(tmp_path / "m.zip", card)
