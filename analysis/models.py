@@ -90,26 +90,24 @@ def _check_batch_size(batch_size: int) -> int:
 def layer_names(model: nn.Module, *, leaves_only: bool = True) -> list[str]:
     """Names of the modules of ``model`` that :func:`activations` can hook.
 
-        Parameters
-        ----------
-        model : torch.nn.Module
-            Any module.
-        leaves_only : bool, default True
-            Only modules without children (``Linear``, ``ReLU``, ...). With False, every
-            named submodule except the root.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any module.
+    leaves_only : bool, default True
+        Only modules without children (``Linear``, ``ReLU``, ...). With False, every
+        named submodule except the root.
 
-        Returns
-        -------
-        list of str
-            Names in ``model.named_modules()`` order.
+    Returns
+    -------
+    list of str
+        Names in ``model.named_modules()`` order.
 
-        Examples
-        --------
-        >>> from torch import nn
-
-    from analysis.validation import check_positive_int
-        >>> layer_names(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)))
-        ['0', '1', '2']
+    Examples
+    --------
+    >>> from torch import nn
+    >>> layer_names(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)))
+    ['0', '1', '2']
     """
     check_module(model)
     names = []
@@ -223,36 +221,34 @@ def activations(
 ) -> dict[str, np.ndarray]:
     """Activations of the named layers of any ``nn.Module`` for a batch of inputs.
 
-        Parameters
-        ----------
-        model : torch.nn.Module
-            The model; its train/eval mode is restored afterwards.
-        inputs : array-like or torch.Tensor, shape (n, ...)
-            The batch (numpy arrays become float32 tensors on the model's device).
-        layers : iterable of str, optional
-            Names from :func:`layer_names` (any name in ``model.named_modules()`` is
-            accepted). Default: every leaf module that the forward pass calls once per
-            sample (leaves it never reaches are left out; named layers must be reached).
-        batch_size : int, default 4096
-            Samples per forward pass.
-        forward : callable, optional
-            ``forward(model, batch)`` runs one batch; default ``model(batch)``.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; its train/eval mode is restored afterwards.
+    inputs : array-like or torch.Tensor, shape (n, ...)
+        The batch (numpy arrays become float32 tensors on the model's device).
+    layers : iterable of str, optional
+        Names from :func:`layer_names` (any name in ``model.named_modules()`` is
+        accepted). Default: every leaf module that the forward pass calls once per
+        sample (leaves it never reaches are left out; named layers must be reached).
+    batch_size : int, default 4096
+        Samples per forward pass.
+    forward : callable, optional
+        ``forward(model, batch)`` runs one batch; default ``model(batch)``.
 
-        Returns
-        -------
-        dict of str to numpy.ndarray
-            ``{name: array of shape (n, features)}``, float64.
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``{name: array of shape (n, features)}``, float64.
 
-        Examples
-        --------
-        >>> import torch
-        >>> from torch import nn
-
-    from analysis.validation import check_positive_int
-        >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
-        >>> acts = activations(net, torch.zeros(10, 3), layers=["1"])
-        >>> acts["1"].shape
-        (10, 4)
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    >>> acts = activations(net, torch.zeros(10, 3), layers=["1"])
+    >>> acts["1"].shape
+    (10, 4)
     """
     check_module(model)
     batch_size = _check_batch_size(batch_size)
@@ -374,44 +370,42 @@ def rllib_activations(
 ) -> dict[str, np.ndarray]:
     """Activations of an RLlib new-API-stack ``TorchRLModule``.
 
-        The batch ``{obs_key: tensor}`` goes through ``forward_inference``, so heads
-        used only in training (a value function) are not reached and are left out of
-        the default layer set.
+    The batch ``{obs_key: tensor}`` goes through ``forward_inference``, so heads
+    used only in training (a value function) are not reached and are left out of
+    the default layer set.
 
-        Parameters
-        ----------
-        module_or_path : TorchRLModule or str or pathlib.Path
-            A built module (it is an ``nn.Module``) or a checkpoint directory that
-            ``RLModule.from_checkpoint`` loads.
-        obs : array-like, shape (n, *observation_shape)
-            Observations.
-        layers : iterable of str, optional
-            Names from ``layer_names(module)``, e.g. ``"encoder.encoder.net.mlp.1"``.
-            Default: every leaf module reached by ``forward_inference``.
-        batch_size : int, default 4096
-            Samples per forward pass.
-        obs_key : str, default "obs"
-            Key of the observations in the input batch.
+    Parameters
+    ----------
+    module_or_path : TorchRLModule or str or pathlib.Path
+        A built module (it is an ``nn.Module``) or a checkpoint directory that
+        ``RLModule.from_checkpoint`` loads.
+    obs : array-like, shape (n, *observation_shape)
+        Observations.
+    layers : iterable of str, optional
+        Names from ``layer_names(module)``, e.g. ``"encoder.encoder.net.mlp.1"``.
+        Default: every leaf module reached by ``forward_inference``.
+    batch_size : int, default 4096
+        Samples per forward pass.
+    obs_key : str, default "obs"
+        Key of the observations in the input batch.
 
-        Returns
-        -------
-        dict of str to numpy.ndarray
-            ``{name: (n, features)}``.
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``{name: (n, features)}``.
 
-        Examples
-        --------
-        >>> import torch
-        >>> from torch import nn
-
-    from analysis.validation import check_positive_int
-        >>> class Tiny(nn.Module):  # stands in for a TorchRLModule
-        ...     def __init__(self):
-        ...         super().__init__()
-        ...         self.pi = nn.Linear(4, 2)
-        ...     def forward_inference(self, batch):
-        ...         return {"action_dist_inputs": self.pi(batch["obs"])}
-        >>> rllib_activations(Tiny(), torch.zeros(3, 4))["pi"].shape
-        (3, 2)
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> class Tiny(nn.Module):  # stands in for a TorchRLModule
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.pi = nn.Linear(4, 2)
+    ...     def forward_inference(self, batch):
+    ...         return {"action_dist_inputs": self.pi(batch["obs"])}
+    >>> rllib_activations(Tiny(), torch.zeros(3, 4))["pi"].shape
+    (3, 2)
     """
     module = check_module(_load_rllib_module(module_or_path))
     if not hasattr(module, "forward_inference"):
@@ -458,54 +452,52 @@ def agent_representations(
 ) -> AgentRepresentations:
     """Encoder output, message tokens and layer activations of an AIM agent.
 
-        The agent is duck typed; the protocol (to be re-checked against
-        ``agents/networks.py``) is:
+    The agent is duck typed; the protocol (to be re-checked against
+    ``agents/networks.py``) is:
 
-        - ``agent.encode(obs: Tensor[n, ...]) -> Tensor[n, ...]``: the encoder output
-          ``z_e`` before the channel;
-        - ``agent(obs)`` (called with ``deterministic=True`` when its ``forward``
-          takes that argument), or the ``speak`` callable ``speak(agent, obs)``,
-          returns a record with a ``.tokens`` tensor ``[n, L]`` (a channel record) or,
-          failing that, an ``.action`` tensor ``[n]`` / ``[n, L]`` (the
-          ``AgentOutput`` of ``agents.networks.Speaker``).
+    - ``agent.encode(obs: Tensor[n, ...]) -> Tensor[n, ...]``: the encoder output
+      ``z_e`` before the channel;
+    - ``agent(obs)`` (called with ``deterministic=True`` when its ``forward``
+      takes that argument), or the ``speak`` callable ``speak(agent, obs)``,
+      returns a record with a ``.tokens`` tensor ``[n, L]`` (a channel record) or,
+      failing that, an ``.action`` tensor ``[n]`` / ``[n, L]`` (the
+      ``AgentOutput`` of ``agents.networks.Speaker``).
 
-        Parameters
-        ----------
-        agent : torch.nn.Module
-            The speaker (any module following the protocol).
-        obs : array-like, shape (n, ...)
-            Observations.
-        layers : iterable of str, optional
-            Submodule names whose activations to record during ``encode``.
-        speak : bool or callable, default True
-            True calls ``agent(obs)`` for the tokens; False skips the tokens; a callable
-            ``speak(agent, obs)`` replaces the call.
-        batch_size : int, default 4096
-            Samples per forward pass.
+    Parameters
+    ----------
+    agent : torch.nn.Module
+        The speaker (any module following the protocol).
+    obs : array-like, shape (n, ...)
+        Observations.
+    layers : iterable of str, optional
+        Submodule names whose activations to record during ``encode``.
+    speak : bool or callable, default True
+        True calls ``agent(obs)`` for the tokens; False skips the tokens; a callable
+        ``speak(agent, obs)`` replaces the call.
+    batch_size : int, default 4096
+        Samples per forward pass.
 
-        Returns
-        -------
-        AgentRepresentations
+    Returns
+    -------
+    AgentRepresentations
 
-        Examples
-        --------
-        >>> import torch
-        >>> from types import SimpleNamespace
-        >>> from torch import nn
-
-    from analysis.validation import check_positive_int
-        >>> class Speaker(nn.Module):
-        ...     def __init__(self):
-        ...         super().__init__()
-        ...         self.encoder = nn.Linear(4, 3)
-        ...     def encode(self, obs):
-        ...         return self.encoder(obs)
-        ...     def forward(self, obs):
-        ...         z = self.encode(obs)
-        ...         return SimpleNamespace(tokens=z.argmax(-1, keepdim=True))
-        >>> rep = agent_representations(Speaker(), torch.zeros(6, 4))
-        >>> rep.encoding.shape, rep.tokens.shape
-        ((6, 3), (6, 1))
+    Examples
+    --------
+    >>> import torch
+    >>> from types import SimpleNamespace
+    >>> from torch import nn
+    >>> class Speaker(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.encoder = nn.Linear(4, 3)
+    ...     def encode(self, obs):
+    ...         return self.encoder(obs)
+    ...     def forward(self, obs):
+    ...         z = self.encode(obs)
+    ...         return SimpleNamespace(tokens=z.argmax(-1, keepdim=True))
+    >>> rep = agent_representations(Speaker(), torch.zeros(6, 4))
+    >>> rep.encoding.shape, rep.tokens.shape
+    ((6, 3), (6, 1))
     """
     check_module(agent)
     if not callable(getattr(agent, "encode", None)):

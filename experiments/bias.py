@@ -22,10 +22,12 @@ a few seconds on a CPU, plus the same probes on a trained AIM run:
 4. ``--run RUN_DIR``: decodability and variance explained of each meaning
    attribute in the one-hot messages of a trained AIM run
    (``RUN_DIR/messages.npz`` with ``messages [n, L]`` and ``meanings
-   [n, n_attributes]``), and, for native runs, the same for the speaker's
-   encoder output on fresh targets (the trainer rebuilt from its checkpoint by
-   ``experiments.aim.load_trainer``): how strongly each attribute is represented
-   in the encoder and in the codes, and which one the channel relies on most.
+   [n, n_attributes]``), and the same for the speaker's encoder output on fresh
+   targets (the trained weights loaded as ``python -m experiments.probe`` loads a
+   run: ``experiments.aim.load_trainer``, native or RLlib backend): how strongly
+   each attribute is represented in the encoder and in the codes, and which one
+   the channel relies on most. ``python -m experiments.probe RUN_DIR`` probes
+   every layer of every agent.
 
 How to run
 ----------
@@ -485,34 +487,37 @@ def speaker_encodings(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The trained speaker's encoder output on ``n`` fresh targets, with meanings.
 
-    Rebuilds the trained weights from the seed folder (``experiments.aim.load_trainer``,
-    either backend); ``None`` when the folder has no checkpoint or the env has no
-    speaker.
+    Rebuilds the trained weights from the seed folder with the loader of
+    ``python -m experiments.probe`` (``experiments.aim.load_trainer``, either
+    backend; an RLlib run's local Ray is started for the restore and stopped
+    after it); ``None`` when the folder has no usable checkpoint or the env has
+    no speaker.
     """
+    import envs
     from analysis.models import agent_representations
-    from experiments.aim import load_trainer
+    from experiments.probe import Args as ProbeArgs
+    from experiments.probe import load_models
 
     try:
-        trainer = load_trainer(seed_dir, device="cpu")
+        (model,) = load_models(seed_dir, ProbeArgs(models=(str(seed_dir),)))
     except ValueError:
         return None
-    if not trainer.speakers:
+    env = envs.make_vec(model.env, n, seed=seed + 12345, **model.env_config)
+    speakers = [a for a in env.message_agents if a in model.agents]
+    if not speakers:
         return None
-    import envs
-
-    speaker = trainer.speakers[0]
-    spec = trainer.spec
-    env = envs.make_vec(spec.env, n, seed=seed + 12345, **spec.env_config)
     obs, info = env.reset()
     if info.meaning is None:
         return None
-    reps = agent_representations(trainer.nets[speaker], obs[speaker], speak=False)
+    net = model.agents[speakers[0]].module
+    reps = agent_representations(net, obs[speakers[0]], speak=False)
     return reps.encoding.reshape(n, -1), info.meaning.numpy()
 
 
 def run_study(run_dir: str | Path, seed: int = 0) -> list[dict[str, Any]]:
     """Per seed and attribute: probe accuracy and variance explained in the messages
-    and, for native runs with a checkpoint, in the speaker's encoder output.
+    and, for runs with a checkpoint (either backend), in the speaker's encoder
+    output.
 
     Decodability is the held-out accuracy of a logistic probe to the attribute;
     variance explained regresses the representation on the one-hot attribute
