@@ -1678,9 +1678,12 @@ def write_figures(out: Path, grid: Grid, runs: list[RunRecord]) -> list[str]:
 
     env_keys = grid.env_keys
     palette = plt.get_cmap("tab10")
+    # one color per channel (and optimizer), the same in every env
     colors = {
-        k: palette(i)
-        for i, k in enumerate(dict.fromkeys(c.base_key for c in grid.conditions))
+        k: palette(i % 10)
+        for i, k in enumerate(
+            dict.fromkeys(c.base_key.split("/", 1)[1] for c in grid.conditions)
+        )
     }
     by_cond = {
         c.key: [r for r in runs if r.condition == c.key] for c in grid.conditions
@@ -1702,7 +1705,7 @@ def write_figures(out: Path, grid: Grid, runs: list[RunRecord]) -> list[str]:
                 if cond.env_key != env_key or cond.is_control != controls:
                     continue
                 rs = by_cond[cond.key]
-                color = colors[cond.base_key]
+                color = colors[cond.base_key.split("/", 1)[1]]
                 style = {"none": "-", "mute": "-", "shuffle": ":"}[cond.control]
                 _band(
                     ax,
@@ -1757,7 +1760,7 @@ def write_figures(out: Path, grid: Grid, runs: list[RunRecord]) -> list[str]:
     fig, axes = plt.subplots(
         1,
         len(env_keys),
-        figsize=(5.5 * len(env_keys), 4),
+        figsize=(5.5 * len(env_keys), 5.2),
         squeeze=False,
         layout="constrained",
     )
@@ -1771,7 +1774,7 @@ def write_figures(out: Path, grid: Grid, runs: list[RunRecord]) -> list[str]:
             msgs = np.load(Path(run.run_dir) / "messages.npz")["messages"]
             counts = symbol_counts(msgs, unit="message")
             ranks, freqs = rank_frequency(counts)
-            color = colors[cond.base_key]
+            color = colors[cond.base_key.split("/", 1)[1]]
             ax.loglog(ranks, freqs, ".", color=color, ms=3)
             fitted = f"{cond.label} (seed {run.seed}): {counts.size} distinct"
             if run.zipf_s is not None and ranks.size >= 2:
@@ -1788,7 +1791,7 @@ def write_figures(out: Path, grid: Grid, runs: list[RunRecord]) -> list[str]:
             xlabel="rank",
             ylabel="frequency (fraction of messages)",
         )
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     _savefig(fig, out / "rank_frequency.png")
     plt.close(fig)
     names.append("rank_frequency.png")
@@ -1808,7 +1811,7 @@ def write_figures(out: Path, grid: Grid, runs: list[RunRecord]) -> list[str]:
             _band(
                 ax,
                 _seed_curves(by_cond[cond.key], "mi_step", "mi_bits"),
-                colors[cond.base_key],
+                colors[cond.base_key.split("/", 1)[1]],
                 "--" if cond.is_control else "-",
                 label=cond.label,
             )
@@ -1846,8 +1849,17 @@ def write_figures(out: Path, grid: Grid, runs: list[RunRecord]) -> list[str]:
                 ]
                 if pts:
                     x, y = zip(*pts)
-                    ax.plot(x, y, "o", color=colors[cond.base_key], label=cond.label)
-            ax.axhline(success_without_message(env_key), color="gray", ls=":", lw=0.8)
+                    ax.plot(
+                        x,
+                        y,
+                        "o",
+                        color=colors[cond.base_key.split("/", 1)[1]],
+                        label=cond.label,
+                    )
+            chance = success_without_message(env_key)
+            ax.axhline(
+                chance, color="gray", ls=":", lw=0.8, label=f"chance {chance:.2f}"
+            )
             c = corrs.get(f"{env_key}: {metric}")
             stat = (
                 "rho undefined"
