@@ -46,10 +46,12 @@ Kinds
     ``aux.signalling`` (see :func:`positive_signalling_loss`); the matching listener
     loss is the pure function :func:`positive_listening_loss`.
 ``"gumbel"``
-    Straight-through Gumbel-softmax over the same kind of head: ``onehot`` is a hard
-    one-hot in the forward pass and differentiable in the backward pass, for trainers
-    that wire speaker to listener directly (DIAL style). ``log_prob`` / ``entropy`` are
-    those of the underlying categorical, so PPO can use the channel too.
+    Gumbel-softmax over the same kind of head: ``onehot`` is the relaxed sample
+    ``softmax((logits + g) / tau)`` (Gumbel noise ``g``), made a hard one-hot in the
+    forward pass with the relaxed sample's gradient when ``straight_through`` (the
+    default), for trainers that wire speaker to listener directly (EGG / DIAL style:
+    the native trainer's ``TrainSpec.differentiable``). ``log_prob`` / ``entropy``
+    are those of the underlying categorical, so PPO can use the channel too.
 ``"none"``
     The ablation: a constant message (all symbols 0), ``log_prob`` and ``entropy`` 0,
     aux losses 0.
@@ -318,6 +320,8 @@ class Channel(nn.Module):
     """
 
     kind: str = ""
+    takes_noise: bool = False
+    """Whether ``forward`` accepts Gumbel ``noise=`` (the gumbel channel)."""
 
     def __init__(self, *, vocab_size: int, message_length: int, dim: int) -> None:
         super().__init__()
@@ -339,6 +343,7 @@ class Channel(nn.Module):
         tokens: Tensor | None = None,
         target: Tensor | None = None,
         deterministic: bool = False,
+        noise: Tensor | None = None,
     ) -> ChannelOutput:
         """Emit (or evaluate) a message for each row of ``h``.
 
@@ -356,14 +361,22 @@ class Channel(nn.Module):
         deterministic : bool
             Take the most likely symbols instead of sampling (evaluation). Not
             allowed together with ``tokens``.
+        noise : Tensor, optional
+            ``[N, L, V]`` Gumbel noise (``"gumbel"`` only): sample with this noise
+            instead of fresh noise, or, with ``tokens``, rebuild the relaxed sample
+            of ``tokens`` drawn with it (see :meth:`GumbelChannel.relaxed`). Not
+            allowed with ``deterministic=True``.
 
         Returns
         -------
         ChannelOutput
         """
         tokens = self._check_inputs(h, tokens, target, deterministic)
+        extra = {}
+        if noise is not None:
+            extra["noise"] = self._check_noise(h, noise, deterministic)
         out = self._message(
-            h, tokens=tokens, target=target, deterministic=deterministic
+            h, tokens=tokens, target=target, deterministic=deterministic, **extra
         )
         if self.training and tokens is None:
             self.record_usage(out.tokens)
@@ -418,6 +431,21 @@ class Channel(nn.Module):
 
     def _check_target(self, h: Tensor, target: Tensor) -> None:
         """Kinds without a decoder ignore ``target``."""
+
+    def _check_noise(self, h: Tensor, noise: Tensor, deterministic: bool) -> Tensor:
+        if not self.takes_noise:
+            raise ValueError(
+                f"noise= is only for the gumbel channel, not {self.kind!r}"
+            )
+        if deterministic:
+            raise ValueError("deterministic=True cannot be combined with noise=")
+        expected = (h.shape[0], self.message_length, self.vocab_size)
+        if not isinstance(noise, Tensor) or tuple(noise.shape) != expected:
+            shape = tuple(noise.shape) if isinstance(noise, Tensor) else type(noise)
+            raise ValueError(f"noise must be a tensor {list(expected)}, got {shape}")
+        if not noise.is_floating_point():
+            raise TypeError(f"noise must be a float tensor, got dtype {noise.dtype}")
+        return noise
 
     @torch.no_grad()
     def record_usage(self, tokens: Tensor, weights: Tensor | None = None) -> None:
@@ -909,13 +937,18 @@ class CategoricalChannel(_HeadChannel):
 
 
 class GumbelChannel(_HeadChannel):
-    """Straight-through Gumbel-softmax: a differentiable channel.
+    """Gumbel-softmax: a differentiable channel (Jang et al. 2017; Maddison et al.
+    2017), as EGG trains it end to end.
 
-    Sampling uses ``F.gumbel_softmax(logits, tau=tau, hard=True)``: the forward value
-    is a hard one-hot, the backward pass that of the relaxed sample. The tokens
-    (its argmax) are distributed as ``Categorical(logits)`` whatever ``tau``, so
-    ``log_prob`` / ``entropy`` are those of that categorical. With ``tokens=`` or
-    ``deterministic=True`` the one-hot is straight-through ``softmax(logits / tau)``.
+    A sample draws Gumbel noise ``g`` (as ``F.gumbel_softmax`` does, from torch's
+    generator) and forms the relaxed sample ``y = softmax((logits + g) / tau)``; the
+    tokens are ``argmax(logits + g)``, distributed as ``Categorical(logits)``
+    whatever ``tau`` (the Gumbel-max trick), so ``log_prob`` / ``entropy`` are those
+    of that categorical. ``onehot`` is what a listener wired to the speaker reads:
+    with ``straight_through`` the hard one-hot of the tokens in the forward pass with
+    the gradient of ``y`` (``one_hot + y - sg(y)``), else ``y`` itself. With
+    ``deterministic=True``, or ``tokens=`` without ``noise=``, ``y`` is
+    ``softmax(logits / tau)`` (no noise).
 
     Parameters
     ----------
@@ -923,27 +956,62 @@ class GumbelChannel(_HeadChannel):
         See :class:`Channel`.
     tau : float
         Gumbel-softmax temperature (> 0).
+    straight_through : bool
+        Hard one-hot forward, relaxed gradient (default); ``False``: the listener
+        reads the relaxed sample itself.
     """
 
     kind = "gumbel"
+    takes_noise = True
 
     def __init__(
-        self, *, vocab_size: int, message_length: int, dim: int, tau: float = 1.0
+        self,
+        *,
+        vocab_size: int,
+        message_length: int,
+        dim: int,
+        tau: float = 1.0,
+        straight_through: bool = True,
     ) -> None:
         super().__init__(vocab_size=vocab_size, message_length=message_length, dim=dim)
         self.tau = check_positive_float("tau", tau)
+        self.straight_through = check_bool("straight_through", straight_through)
 
-    def _message(self, h, *, tokens, target, deterministic):
+    def logits(self, h: Tensor) -> Tensor:
+        """``[N, L, V]`` symbol logits of the hidden vectors ``h [N, dim]``."""
+        return self._logits(h)
+
+    def relaxed(self, logits: Tensor, tokens: Tensor, noise: Tensor | None) -> Tensor:
+        """``[N, L, V]`` what a wired listener reads for ``tokens`` drawn with
+        ``noise`` (``None``: no noise, the deterministic relaxation).
+
+        ``y = softmax((logits + noise) / tau)``; with ``straight_through`` the value
+        is ``one_hot(tokens)`` and the gradient that of ``y``.
+
+        Examples
+        --------
+        >>> ch = GumbelChannel(vocab_size=3, message_length=1, dim=2)
+        >>> logits = torch.tensor([[[0.0, 1.0, 2.0]]], requires_grad=True)
+        >>> msg = ch.relaxed(logits, torch.tensor([[2]]), torch.zeros(1, 1, 3))
+        >>> msg.detach().tolist()
+        [[[0.0, 0.0, 1.0]]]
+        """
+        shifted = logits if noise is None else logits + noise
+        soft = (shifted / self.tau).softmax(dim=-1)
+        if not self.straight_through:
+            return soft
+        hard = F.one_hot(tokens, self.vocab_size).to(soft.dtype)
+        return hard - soft.detach() + soft
+
+    def _message(self, h, *, tokens, target, deterministic, noise=None):
         logits = self._logits(h)
         if tokens is None and not deterministic:
-            onehot = F.gumbel_softmax(logits, tau=self.tau, hard=True, dim=-1)
-            tokens = onehot.detach().argmax(dim=-1)
-        else:
-            if tokens is None:
-                tokens = logits.argmax(dim=-1)
-            soft = (logits / self.tau).softmax(dim=-1)
-            hard = F.one_hot(tokens, self.vocab_size).to(soft.dtype)
-            onehot = hard + soft - soft.detach()
+            if noise is None:  # the draw F.gumbel_softmax makes
+                noise = -torch.empty_like(logits).exponential_().log()
+            tokens = (logits.detach() + noise).argmax(dim=-1)
+        elif tokens is None:
+            tokens = logits.argmax(dim=-1)
+        onehot = self.relaxed(logits, tokens, noise)
         log_prob, entropy = _log_prob_entropy(logits, tokens)
         return ChannelOutput(tokens, log_prob, entropy, onehot, logits, _zero_aux(h))
 
@@ -1004,7 +1072,7 @@ def channel_options(kind: str) -> tuple[str, ...]:
     Examples
     --------
     >>> channel_options("gumbel")
-    ('tau',)
+    ('tau', 'straight_through')
     >>> channel_options("none")
     ()
     """

@@ -15,8 +15,26 @@ while the speaker talks) still gets value targets there, so its credit flows thr
 the episode, but its policy loss is masked out.
 
 The ``gumbel`` channel is trained with PPO like the other channels (its
-log-probability is that of the underlying categorical); this trainer does not wire
-the speaker's relaxed sample into the listener (no DIAL path).
+log-probability is that of the underlying categorical), unless
+``TrainSpec.differentiable`` asks for the end-to-end path of EGG's Gumbel-softmax
+games, for single-message games (:func:`agents.networks.message_wiring`):
+
+* Rollout: the speaker draws its message with explicit Gumbel noise ``g``; the env
+  carries the tokens to the listener as usual. The trainer keeps, for every listener
+  step, the speaker's observation, tokens and ``g`` of the step that sent the
+  message it hears (same env, previous step, same episode; carried across rollouts).
+  With ``straight_through=False`` the listener's observation holds the relaxed
+  sample ``softmax((logits + g) / tau)`` in its message part instead of the one-hot.
+* Update: the listener's message part is rebuilt from the speaker's current
+  parameters (:meth:`agents.networks.Speaker.relaxed_message`: the hard one-hot with
+  the relaxed sample's gradient, or the relaxed sample itself), exactly where the env
+  put the message (``obs_parts(listener)["message"]``), so the listener's PPO loss
+  back-propagates into the speaker. The speaker's own policy-gradient and entropy
+  terms are masked out (its critic still fits values, for the logs): the speaker
+  learns only through the listener, as in EGG.
+* With ``message_control="mute"`` the listener hears a constant, nothing is wired,
+  and the speaker gets no gradient: the control changes only what is heard.
+* Evaluation is greedy: the listener reads the hard one-hot the env gives it.
 
 Seeds make CPU runs bitwise reproducible: the env has its own generator, and the
 trainer its own random state for network init, action sampling and minibatch order
@@ -50,7 +68,7 @@ import torch
 from torch import nn
 
 import envs
-from agents.networks import AgentOutput, build_agents
+from agents.networks import AgentOutput, MessageWiring, build_agents, message_wiring
 from agents.ppo import Rollout, compute_gae, ppo_loss
 from agents.results import (
     EvalResult,
@@ -115,6 +133,11 @@ class NativeTrainer:
                 a: net.to(self.device)
                 for a, net in build_agents(self.env, spec).items()
             }
+        self.wiring: MessageWiring | None = (
+            message_wiring(self.env, spec) if spec.differentiable else None
+        )
+        self._heard_from = self._no_source() if self.wiring else None
+        self._wires: dict[str, torch.Tensor] | None = None  # the last rollout's
         self.modules = nn.ModuleList(dict.fromkeys(self.nets.values()))
         self.optimizer = torch.optim.Adam(
             self.modules.parameters(), lr=self.ppo.lr, eps=self.ppo.adam_eps
@@ -157,6 +180,76 @@ class NativeTrainer:
             sum_success=torch.zeros((), device=self.device),
             episodes=torch.zeros((), device=self.device),
         )
+
+    # ------------------------------------------------------------------ wiring
+    def _no_source(self) -> dict[str, torch.Tensor]:
+        """The speaker data of "no message sent yet" for every env."""
+        w, n = self.wiring, self.ppo.num_envs
+        speaker_dim = int(np.prod(self.env.observation_space(w.speaker).shape))
+        return {
+            "obs": torch.zeros(n, speaker_dim, device=self.device),
+            "tokens": torch.zeros(
+                n, w.message_length, dtype=torch.long, device=self.device
+            ),
+            "noise": torch.zeros(n, w.message_length, w.vocab_size, device=self.device),
+            "sent": torch.zeros(n, dtype=torch.bool, device=self.device),
+        }
+
+    def _speak(self, obs, vobs, active) -> tuple[AgentOutput, dict[str, torch.Tensor]]:
+        """The speaker's step with explicit Gumbel noise, and its source record."""
+        w = self.wiring
+        noise = (
+            -torch.empty(
+                self.ppo.num_envs, w.message_length, w.vocab_size, device=self.device
+            )
+            .exponential_()
+            .log()
+        )
+        out = self.nets[w.speaker](obs[w.speaker], vobs, noise=noise)
+        tokens = out.action[:, None] if out.action.ndim == 1 else out.action
+        source = {
+            "obs": obs[w.speaker],
+            "tokens": tokens,
+            "noise": noise,
+            "sent": active[w.speaker].clone(),
+        }
+        return out, source
+
+    def _hear(self, obs: torch.Tensor, source: dict[str, torch.Tensor], wired):
+        """A listener's observation with the relaxed message where it is wired
+        (``straight_through=False`` only: otherwise the env's one-hot is already the
+        forward value). Checks that the env gave the listener the message sent."""
+        w = self.wiring
+        speaker = self.nets[w.speaker]
+        sent = torch.nn.functional.one_hot(source["tokens"], w.vocab_size).flatten(1)
+        heard = obs[:, w.start : w.stop]
+        if not bool((heard[wired] == sent[wired].to(heard.dtype)).all()):
+            raise RuntimeError(
+                f"differentiable: {self.spec.env}'s listener did not hear the message "
+                "its speaker sent in the previous step (not a single-message game)"
+            )
+        if speaker.channel.straight_through:
+            return obs
+        msg = speaker.relaxed_message(source["obs"], source["tokens"], source["noise"])
+        obs = obs.clone()
+        obs[:, w.start : w.stop] = torch.where(wired[:, None], msg, heard)
+        return obs
+
+    def _wired_obs(
+        self, listener: str, f: dict[str, torch.Tensor], idx: torch.Tensor
+    ) -> torch.Tensor:
+        """The listener's minibatch observations with the speaker's relaxed message,
+        rebuilt from the speaker's current parameters, in the message part."""
+        w = self.wiring
+        obs = f["obs"][idx]
+        if w.control != "none":  # muted: the listener heard a constant
+            return obs
+        wired = f["wired"][idx] & f["active"][idx]
+        msg = self.nets[w.speaker].relaxed_message(
+            f["src_obs"][idx], f["src_tokens"][idx], f["src_noise"][idx]
+        )
+        part = torch.where(wired[:, None], msg, obs[:, w.start : w.stop])
+        return torch.cat([obs[:, : w.start], part, obs[:, w.stop :]], dim=1)
 
     def channels(self) -> dict[str, nn.Module]:
         """The channel of each speaker."""
@@ -203,10 +296,28 @@ class NativeTrainer:
         active = self.env.active()
         for channel in self.channels().values():
             channel.reset_usage()  # usage of this rollout's messages
+        w = self.wiring
+        wire_buf: dict[str, list] = {
+            k: [] for k in ("src_obs", "src_tokens", "src_noise", "wired")
+        }
         for _ in range(T):
             vobs = self._value_obs(obs)
+            if w is not None:
+                src = self._heard_from
+                wired = src["sent"] & (w.control == "none")
+                for a in w.listeners:
+                    obs = {**obs, a: self._hear(obs[a], src, wired & active[a])}
+                for k in ("obs", "tokens", "noise"):
+                    wire_buf[f"src_{k}"].append(src[k])
+                wire_buf["wired"].append(wired)
+                speaker_out, sent = self._speak(obs, vobs, active)
             outs: dict[str, AgentOutput] = {
-                a: self.nets[a](obs[a], vobs) for a in agents
+                a: (
+                    speaker_out
+                    if w is not None and a == w.speaker
+                    else self.nets[a](obs[a], vobs)
+                )
+                for a in agents
             }
             actions = {a: self.nets[a].to_env(outs[a].action) for a in agents}
             next_obs, rew, _, trunc, info = self.env.step(actions)
@@ -239,6 +350,10 @@ class NativeTrainer:
                 stats.sum_success += (info.success & info.done).sum()
             for a in agents:
                 stats.returns[a] = torch.where(info.done, 0.0, stats.returns[a])
+            if w is not None:
+                # The next step's listeners hear what was sent now, within an episode.
+                sent["sent"] = sent["sent"] & ~info.done
+                self._heard_from = sent
             active = info.active
             obs = next_obs
         self.obs = obs
@@ -246,6 +361,11 @@ class NativeTrainer:
         rollouts = {
             a: Rollout(**{k: torch.stack(v) for k, v in buf[a].items()}) for a in agents
         }
+        self._wires = (
+            {k: torch.stack(v).flatten(0, 1) for k, v in wire_buf.items()}
+            if w is not None
+            else None
+        )
         vobs = self._value_obs(obs)
         last = {a: self.nets[a].value(obs[a], vobs) for a in agents}
         return rollouts, last
@@ -259,21 +379,8 @@ class NativeTrainer:
         Raises :class:`~agents.results.TrainingDiverged` on a non-finite loss or
         gradient (before the optimizer step) or parameter/buffer (after the update).
         """
-        p, agents = self.ppo, self.agents
-        flat: dict[str, dict[str, torch.Tensor]] = {}
-        for a in agents:
-            r = rollouts[a]
-            adv, ret = compute_gae(
-                r.rewards,
-                r.values,
-                r.dones,
-                last_values[a],
-                gamma=p.gamma,
-                gae_lambda=p.gae_lambda,
-            )
-            flat[a] = {k: v.flatten(0, 1) for k, v in r._asdict().items()}
-            flat[a]["advantages"] = adv.flatten(0, 1)
-            flat[a]["returns"] = ret.flatten(0, 1)
+        p = self.ppo
+        flat = self.flatten(rollouts, last_values)
         self.last_lr, self.last_ent_coef = self.learning_rate(), self.entropy_coef()
         for group in self.optimizer.param_groups:
             group["lr"] = self.last_lr
@@ -326,13 +433,37 @@ class NativeTrainer:
             names.append("gradient norm")
         return names
 
+    def flatten(
+        self, rollouts: dict[str, Rollout], last_values: dict[str, torch.Tensor]
+    ) -> dict[str, dict[str, torch.Tensor]]:
+        """Per agent, the rollout flattened to ``[T * N]`` samples with GAE
+        advantages and returns (and, on the end-to-end path, the message sources of
+        the last :meth:`collect`)."""
+        p = self.ppo
+        flat: dict[str, dict[str, torch.Tensor]] = {}
+        for a in self.agents:
+            r = rollouts[a]
+            adv, ret = compute_gae(
+                r.rewards,
+                r.values,
+                r.dones,
+                last_values[a],
+                gamma=p.gamma,
+                gae_lambda=p.gae_lambda,
+            )
+            flat[a] = {k: v.flatten(0, 1) for k, v in r._asdict().items()}
+            flat[a]["advantages"] = adv.flatten(0, 1)
+            flat[a]["returns"] = ret.flatten(0, 1)
+            if self.wiring is not None and a in self.wiring.listeners:
+                flat[a].update(self._wires)
+        return flat
+
     def _minibatch_loss(
         self,
         flat: dict[str, dict[str, torch.Tensor]],
         idx: torch.Tensor,
         ent_coef: float,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        p = self.ppo
         vobs = (
             torch.cat([flat[a]["obs"][idx].flatten(1) for a in self.agents], dim=1)
             if self.spec.network.centralized_value
@@ -341,32 +472,54 @@ class NativeTrainer:
         total = torch.zeros((), device=self.device)
         parts: dict[str, torch.Tensor] = {}
         for a in self.agents:
-            f = flat[a]
-            out = self.nets[a](f["obs"][idx], vobs, action=f["actions"][idx])
-            loss, info = ppo_loss(
-                out.log_prob,
-                f["log_probs"][idx],
-                f["advantages"][idx],
-                out.value,
-                f["values"][idx],
-                f["returns"][idx],
-                out.entropy,
-                clip_coef=p.clip_coef,
-                vf_coef=p.vf_coef,
-                ent_coef=ent_coef,
-                clip_vloss=p.clip_vloss,
-                mask=f["active"][idx],
-            )
-            agent_total = loss + p.aux_coef * out.aux.total
+            agent_total, agent_parts = self.agent_loss(a, flat[a], idx, vobs, ent_coef)
             total = total + agent_total
-            for name, value in info._asdict().items():
-                parts[f"{a}/{name}"] = value
-            parts[f"{a}/total"] = agent_total.detach()
-            if a in self.speakers:
-                for name, value in out.aux._asdict().items():
-                    parts[f"{a}/aux_{name}"] = value.detach()
+            parts.update(agent_parts)
         parts["total"] = total.detach()
         return total, parts
+
+    def agent_loss(
+        self,
+        agent: str,
+        f: dict[str, torch.Tensor],
+        idx: torch.Tensor,
+        vobs: torch.Tensor | None,
+        ent_coef: float,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One agent's PPO + aux loss on the samples ``idx`` of its flattened rollout
+        ``f`` (:meth:`flatten`), and its named parts (detached)."""
+        p, w = self.ppo, self.wiring
+        obs, value_obs = f["obs"][idx], vobs
+        mask = f["active"][idx]
+        if w is not None and agent in w.listeners:
+            # The policy reads the wired message; the critic the stored one, so only
+            # the listener's policy loss reaches the speaker.
+            value_obs = obs if vobs is None else vobs
+            obs = self._wired_obs(agent, f, idx)
+        elif w is not None and agent == w.speaker:
+            mask = torch.zeros_like(mask)  # trained through the listener only
+        out = self.nets[agent](obs, value_obs, action=f["actions"][idx])
+        loss, info = ppo_loss(
+            out.log_prob,
+            f["log_probs"][idx],
+            f["advantages"][idx],
+            out.value,
+            f["values"][idx],
+            f["returns"][idx],
+            out.entropy,
+            clip_coef=p.clip_coef,
+            vf_coef=p.vf_coef,
+            ent_coef=ent_coef,
+            clip_vloss=p.clip_vloss,
+            mask=mask,
+        )
+        agent_total = loss + p.aux_coef * out.aux.total
+        parts = {f"{agent}/{name}": value for name, value in info._asdict().items()}
+        parts[f"{agent}/total"] = agent_total.detach()
+        if agent in self.speakers:
+            for name, value in out.aux._asdict().items():
+                parts[f"{agent}/aux_{name}"] = value.detach()
+        return agent_total, parts
 
     def train_iteration(self) -> IterationStats:
         """One rollout and one update."""
@@ -484,6 +637,7 @@ class NativeTrainer:
             "torch_rng": self._rng_state.clone(),
             "cuda_rng": self._cuda_rng_state,
             "stats": dataclasses.asdict(self._stats),
+            "heard_from": self._heard_from,
         }
         return copy.deepcopy(state)
 
@@ -498,3 +652,7 @@ class NativeTrainer:
         if state.get("cuda_rng") is not None and self._cuda_rng_state is not None:
             self._cuda_rng_state = state["cuda_rng"].cpu()
         self._stats = _Stats(**state["stats"])
+        if self.wiring is not None and state.get("heard_from") is not None:
+            self._heard_from = {
+                k: v.to(self.device) for k, v in state["heard_from"].items()
+            }

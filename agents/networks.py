@@ -25,6 +25,7 @@ continuous states); the envs of :mod:`envs` all produce them.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,6 +41,7 @@ __all__ = [
     "AgentNet",
     "AgentOutput",
     "CandidateListener",
+    "MessageWiring",
     "PolicyHead",
     "Speaker",
     "agent_groups",
@@ -47,6 +49,7 @@ __all__ = [
     "build_agent_of",
     "build_agents",
     "layer_init",
+    "message_wiring",
     "mlp",
     "zero_aux",
 ]
@@ -390,12 +393,19 @@ class Speaker(AgentNet):
         value_obs: torch.Tensor | None = None,
         action: torch.Tensor | None = None,
         deterministic: bool = False,
+        noise: torch.Tensor | None = None,
     ) -> AgentOutput:
+        """See :class:`AgentNet`; ``noise`` ``[N, L, V]`` is the Gumbel noise of a
+        ``gumbel`` channel's sample (see :meth:`agents.channels.Channel.forward`)."""
         tokens = None
         if action is not None:
             tokens = action[:, None] if self._flat else action
         out = self.channel(
-            self.encoder(obs), tokens=tokens, target=obs, deterministic=deterministic
+            self.encoder(obs),
+            tokens=tokens,
+            target=obs,
+            deterministic=deterministic,
+            noise=noise,
         )
         act = out.tokens[:, 0] if self._flat else out.tokens
         value = self.value(obs, value_obs)
@@ -410,6 +420,22 @@ class Speaker(AgentNet):
         no auxiliary loss)."""
         out = self.channel(self.encoder(obs), deterministic=True)
         return out.logits.flatten(1), self.value(obs, value_obs)
+
+    def relaxed_message(
+        self, obs: torch.Tensor, action: torch.Tensor, noise: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``[N, L * V]`` the message a listener wired to this speaker reads when
+        the speaker, seeing ``obs``, sent ``action`` drawn with Gumbel ``noise``
+        (``gumbel`` channel only): :meth:`agents.channels.GumbelChannel.relaxed` of
+        the current logits, differentiable with respect to the speaker's
+        parameters, in the layout of the env's message one-hots (position-major)."""
+        if self.channel.kind != "gumbel":
+            raise TypeError(
+                f"relaxed_message needs the gumbel channel, got {self.channel.kind!r}"
+            )
+        tokens = action[:, None] if self._flat else action
+        logits = self.channel.logits(self.encoder(obs))
+        return self.channel.relaxed(logits, tokens, noise).flatten(1)
 
 
 def build_agent(
@@ -498,9 +524,85 @@ def build_agent_of(env: Any, agent: str, spec: Any) -> AgentNet:
     )
 
 
+@dataclass(frozen=True)
+class MessageWiring:
+    """Where a listener reads the speaker's message, for the end-to-end
+    (``TrainSpec.differentiable``) path: see :func:`message_wiring`."""
+
+    speaker: str
+    listeners: tuple[str, ...]
+    """Agents that read the speaker's message (``obs_parts(agent)["message"]``)."""
+    start: int
+    stop: int
+    """The message's slice ``[start, stop)`` of each listener's observation."""
+    message_length: int
+    vocab_size: int
+    control: str
+    """The env's ``message_control``: ``"none"`` (wired) or ``"mute"`` (the
+    listener hears a constant, so nothing is wired)."""
+
+
+def message_wiring(env: Any, spec: Any) -> MessageWiring:
+    """How the speaker of a single-message game feeds its listener, or
+    ``ValueError`` naming why ``spec.differentiable`` cannot apply to ``env``.
+
+    The end-to-end path needs a ``gumbel`` channel, exactly one message agent whose
+    action is ``MultiDiscrete([V] * L)`` (or ``Discrete(V)``), and at least one other
+    agent whose observation declares a ``"message"`` part of ``L * V`` one-hot
+    entries (``referential_v0``'s listener). ``message_control`` must be ``"none"``
+    or ``"mute"``: with ``"shuffle"`` the listener hears another env's message and
+    the env does not say whose.
+    """
+    where = f"differentiable: {spec.env}"
+    if spec.channel != "gumbel":
+        raise ValueError(f"{where}: needs channel 'gumbel', got {spec.channel!r}")
+    speakers = [a for a in env.possible_agents if a in env.message_agents]
+    if len(speakers) != 1:
+        raise ValueError(
+            f"{where}: needs exactly one speaker (a single-message game), got "
+            f"{speakers}"
+        )
+    speaker = speakers[0]
+    space = env.action_space(speaker)
+    if isinstance(space, spaces.Discrete):
+        length, vocab = 1, int(space.n)
+    else:
+        length, vocab = len(space.nvec), int(space.nvec[0])
+    listeners, part = [], None
+    for agent in env.possible_agents:
+        if agent == speaker or "message" not in env.obs_parts(agent):
+            continue
+        start, stop = env.obs_parts(agent)["message"][:2]
+        if stop - start != length * vocab:
+            raise ValueError(
+                f"{where}: {agent}'s message part has {stop - start} entries, not "
+                f"message_length * vocab_size = {length * vocab} one-hots"
+            )
+        listeners.append(agent)
+        part = (start, stop)
+    if part is None:
+        raise ValueError(
+            f"{where}: no agent's observation declares a 'message' part "
+            "(obs_parts), so there is nowhere to feed the relaxed message"
+        )
+    control = getattr(getattr(env, "config", None), "message_control", "none")
+    if control not in ("none", "mute"):
+        raise ValueError(
+            f"{where}: message_control {control!r} is not supported (the listener "
+            "hears another env's message and the env does not say whose); use "
+            "'none' or 'mute'"
+        )
+    return MessageWiring(
+        speaker, tuple(listeners), part[0], part[1], length, vocab, control
+    )
+
+
 def build_agents(env: Any, spec: Any) -> dict[str, AgentNet]:
     """Every agent's network for a :class:`agents.spec.TrainSpec`; agents of one
-    :func:`agent_groups` group get the same module object."""
+    :func:`agent_groups` group get the same module object. A spec with
+    ``differentiable`` is checked against the env first (:func:`message_wiring`)."""
+    if getattr(spec, "differentiable", False):
+        message_wiring(env, spec)
     groups = agent_groups(env, share_parameters=spec.network.share_parameters)
     built: dict[str, AgentNet] = {}
     for group in dict.fromkeys(groups.values()):

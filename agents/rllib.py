@@ -141,6 +141,9 @@ REFUSED: MappingProxyType[str, str] = MappingProxyType(
         "(use the native backend)",
         "accumulate_grads": "RLlib's learner zeroes gradients every update (the AIM "
         "reference's defect is reproduced by the native backend only)",
+        "differentiable": "the end-to-end Gumbel-softmax path feeds the speaker's "
+        "relaxed message into the listener inside one update, which RLlib's "
+        "per-module learner cannot do (use the native backend)",
     }
 )
 """Spec fields the RLlib backend refuses when set (with the reason)."""
@@ -203,6 +206,8 @@ def check_spec(spec: TrainSpec, options: RLlibOptions | None = None) -> None:
         raise ValueError(f"centralized_value: {REFUSED['centralized_value']}")
     if spec.ppo.accumulate_grads:
         raise ValueError(f"accumulate_grads: {REFUSED['accumulate_grads']}")
+    if spec.differentiable:
+        raise ValueError(f"differentiable: {REFUSED['differentiable']}")
     if torch.device(spec.device).type != "cpu":
         raise ValueError(
             f"device {spec.device!r}: the rllib backend places learners itself; use "

@@ -285,6 +285,16 @@ class TrainSpec:
             "(see agents.channels.channel_options)."
         ),
     )
+    differentiable: bool = field(
+        default=False,
+        metadata=_help(
+            "End-to-end Gumbel-softmax (EGG style; native backend, channel gumbel, "
+            "single-message games such as referential_v0): the listener reads the "
+            "speaker's relaxed message (channel options tau, straight_through) and "
+            "its loss trains the speaker through it; the speaker's own "
+            "policy-gradient and entropy terms are off."
+        ),
+    )
     network: NetworkConfig = field(default_factory=NetworkConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     steps: int = field(
@@ -311,6 +321,12 @@ class TrainSpec:
         _mapping(self, "env_config")
         _choice(self, "channel", CHANNEL_KINDS)
         _mapping(self, "channel_options")
+        _bool(self, "differentiable")
+        if self.differentiable and self.channel != "gumbel":
+            raise ValueError(
+                "differentiable: the end-to-end path needs channel 'gumbel', got "
+                f"{self.channel!r}"
+            )
         _record(self, "network", NetworkConfig)
         _record(self, "ppo", PPOConfig)
         _int(self, "steps")

@@ -375,7 +375,7 @@ def test_target_without_decoder_raises():
 
 
 def test_channel_options_lists_constructor_options():
-    assert channel_options("gumbel") == ("tau",)
+    assert channel_options("gumbel") == ("tau", "straight_through")
     assert "temperature" in channel_options(
         "vq"
     ) and "shared_codebook" in channel_options("rvq")
