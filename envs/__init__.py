@@ -32,6 +32,7 @@ from envs.core import (
     ParallelFace,
     ProbeFeature,
     ResetNeeded,
+    StepInfo,
     TaskSpec,
     aec_face,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "ParallelFace",
     "ProbeFeature",
     "ResetNeeded",
+    "StepInfo",
     "TaskSpec",
     "core_class",
     "gym_ids",

@@ -109,23 +109,23 @@ def load_torch_checkpoint(path: str | os.PathLike, *, map_location: Any = None) 
 
 
 def clean_orphans(folder: str | os.PathLike) -> list[Path]:
-    """Delete temp files that a killed atomic write left in ``folder``
-    (``.<name>.<random>``) and orphaned RLlib temp checkpoint folders
-    (``.latest.tmp<pid>``); returns what was removed."""
-    import shutil
+    """Delete the temp files a killed atomic write left in ``folder``
+    (``.<name>.<random>``); returns what was removed.
 
+    Folders are left alone: an RLlib checkpoint swap's ``.latest.tmp*`` /
+    ``.latest.old*`` may be the newest complete checkpoint, which
+    :func:`agents.rllib.latest_checkpoint` recovers.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return []
     removed = []
     for entry in folder.iterdir():
-        name = entry.name
-        if not name.startswith("."):
-            continue
-        if entry.is_file() and name.count(".") >= 2:
+        if (
+            entry.name.startswith(".")
+            and entry.name.count(".") >= 2
+            and entry.is_file()
+        ):
             entry.unlink(missing_ok=True)
-            removed.append(entry)
-        elif entry.is_dir() and name.startswith(".latest.tmp"):
-            shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed
