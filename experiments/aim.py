@@ -852,10 +852,30 @@ def _resolve(argv: list[str] | None) -> _Plan:
     train = stored.train
     if "steps" in given:
         train = train.replace(steps=args.train.steps)
+        trained = _trained_steps(run_dir, stored.seeds)
+        if trained > train.total_env_steps:
+            raise _error(
+                f"--resume {run_dir}: --steps {train.steps:,} is below the "
+                f"{trained:,} env steps already trained (a run can only be extended)"
+            )
     resumed = dataclasses.replace(
         stored, train=train, resume=str(run_dir), overwrite=False, **keep
     )
     return _Plan(resumed, run_dir, fresh=False)
+
+
+def _trained_steps(run_dir: Path, seeds: tuple[int, ...]) -> int:
+    """The most env steps any seed of a run has trained (from its ``curves.json``,
+    written with every checkpoint)."""
+    trained = 0
+    for seed in seeds:
+        path = run_dir / f"seed_{seed}" / "curves.json"
+        try:
+            steps = read_json(path).get("step") or [0]
+        except (ValueError, AttributeError):
+            continue
+        trained = max(trained, int(max(steps)))
+    return trained
 
 
 def _check_buildable(args: Args) -> None:

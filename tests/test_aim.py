@@ -277,6 +277,13 @@ def test_resume_extends_steps_and_refuses_other_changes(tmp_path, capsys):
     assert summary["runs"][0]["env_steps"] == 256
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
     assert stored["train"]["steps"] == 256
+    # ... but never shrunk below what was trained.
+    with pytest.raises(SystemExit) as exc:
+        aim.main(["--resume", root, "--steps", "64", "--no-progress"])
+    assert exc.value.code == 2
+    assert "below the 256 env steps already trained" in capsys.readouterr().err
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert stored["train"]["steps"] == 256
 
 
 def test_checkpoints_load_tensors_only_and_bad_ones_get_one_line(tmp_path, capsys):
