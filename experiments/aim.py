@@ -633,7 +633,12 @@ def _train(args, spec, trainer, run_state, seed_dir, checkpoints, progress):
     # the final held-out evaluation, written after training.
     view_at = _spread(args.views, total_iters) - {total_iters}
     eval_at = _spread(args.eval_points, total_iters) - {total_iters}
-    writer = SummaryWriter(str(seed_dir))
+    # Every session starts with a session-start event (purge_step): a resumed run
+    # rewrites what came after its checkpoint, and TensorBoard drops the killed
+    # session's events from that step on (the first start is not a restart).
+    writer = SummaryWriter(
+        str(seed_dir), purge_step=trainer.env_steps + 1 if trainer.iteration else 0
+    )
     tags = TagWriter(writer)
     if trainer.iteration == 0:
         log_config(tags, to_dict(args) | {"train": to_dict(spec)}, metrics=_METRICS)

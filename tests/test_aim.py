@@ -504,3 +504,28 @@ def test_headline_mi_of_a_frozen_policy_does_not_depend_on_the_eval_size():
     assert abs(small.message_meaning_mi_bits - large.message_meaning_mi_bits) < 0.25
     # The greedy code is deterministic: the MI is the message entropy.
     assert large.message_meaning_mi_bits > 0.9 * large.message_entropy_bits
+
+
+def test_a_resumed_run_has_each_step_once_in_tensorboard(
+    tmp_path, monkeypatch, read_events
+):
+    """Scalars written after the last checkpoint of a killed session are purged, so
+    the resumed run's charts have every step once."""
+    from agents.native import NativeTrainer
+
+    original = NativeTrainer.train_iteration
+
+    def killed_after_three(self):
+        if self.iteration >= 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(NativeTrainer, "train_iteration", killed_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "--steps", "384", "--checkpoint-every", "2")
+    monkeypatch.setattr(NativeTrainer, "train_iteration", original)
+    seed_dir = tmp_path / "run" / "seed_0"
+    assert load(seed_dir / "checkpoints" / "latest.pt")["trainer"]["iteration"] == 2
+    aim.main(["--resume", str(tmp_path / "run"), "--no-progress"])
+    _, _, steps = read_events(seed_dir)["train/success"]
+    assert steps == [64, 128, 192, 256, 320, 384]
