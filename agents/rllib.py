@@ -923,6 +923,8 @@ class RLlibTrainer:
     """
 
     backend = "rllib"
+    RECOVERY_S = 600.0
+    """How long :meth:`train_iteration` waits for restarted env runners to sample."""
 
     def __init__(
         self,
@@ -975,10 +977,21 @@ class RLlibTrainer:
         )
 
         t0 = time.perf_counter()
-        result = self.algo.train()
-        env_res = result.get(ENV_RUNNER_RESULTS, {})
-        # NaN while every env runner is down (RLlib restarts them).
-        self.env_steps += int(finite(env_res.get(NUM_ENV_STEPS_SAMPLED, 0)))
+        while True:
+            result = self.algo.train()
+            env_res = result.get(ENV_RUNNER_RESULTS, {})
+            # NaN while every env runner is down: RLlib restarts them, and such an
+            # iteration trains nothing (its learner results are NaN, not a
+            # divergence). It is not one of the run's iterations: train again.
+            sampled = int(finite(env_res.get(NUM_ENV_STEPS_SAMPLED, 0)))
+            if sampled:
+                break
+            if time.perf_counter() - t0 > self.RECOVERY_S:
+                raise RuntimeError(
+                    f"no env runner sampled for {self.RECOVERY_S:.0f} s (iteration "
+                    f"{self.iteration + 1}); the cluster lost its runners"
+                )
+        self.env_steps += sampled
         self.iteration += 1
         aim = env_res.get("aim", {})
         episodes = int(finite(aim.get("episodes", 0.0)))
