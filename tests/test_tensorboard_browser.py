@@ -3,7 +3,7 @@ data endpoints, and screenshots of the Time Series, Images, Text and Projector t
 in headless Chromium.
 
 Slow (``-m slow``, about a minute); needs Debian's ``chromium`` package (``apt-get
-install -y chromium``) and ``aiohttp`` (installed with the ``rllib`` extra) to drive
+install -y chromium``) and ``aiohttp`` (in the ``dev`` extra) to drive
 it, and skips with a message where either is missing. Screenshots go to
 ``$AIM_SCREENSHOTS`` when set (to look at them), else to the test's temporary
 folder::
