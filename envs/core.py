@@ -397,8 +397,12 @@ class BatchedEnv:
                 "reset() or after the episode ended)"
             )
 
-    def _advance(self, actions: dict[str, torch.Tensor]):
-        """``step`` after validation: ``actions`` are known to be valid tensors."""
+    def _advance(self, actions: dict[str, torch.Tensor], *, typed: bool = True):
+        """``step`` after validation: ``actions`` are known to be valid tensors.
+
+        ``typed=False`` (the one-env faces, which hand PettingZoo per-agent dicts)
+        returns the per-agent info dicts instead of a :class:`StepInfo`.
+        """
         rewards, terminated, step_infos = self._step(actions)
         self.elapsed += 1
         truncated = (self.elapsed >= self.max_steps) & ~terminated
@@ -425,6 +429,9 @@ class BatchedEnv:
             self._ready = not bool(done.all())
         terms = dict.fromkeys(self.possible_agents, terminated)
         truncs = dict.fromkeys(self.possible_agents, truncated)
+        if not typed:
+            _share_reserved(infos)
+            return obs, rewards, terms, truncs, infos
         info = self._step_info(infos, done, truncated, final_obs)
         return obs, rewards, terms, truncs, info
 
@@ -442,14 +449,7 @@ class BatchedEnv:
         every agent's info dict then carries, so no code depends on which agent
         reported it.
         """
-        success = next((d[SUCCESS] for d in infos.values() if SUCCESS in d), None)
-        order = [*self.message_agents, *self.possible_agents]
-        meaning = next((infos[a][MEANING] for a in order if MEANING in infos[a]), None)
-        for d in infos.values():
-            if success is not None:
-                d[SUCCESS] = success
-            if meaning is not None:
-                d[MEANING] = meaning
+        success, meaning = _share_reserved(infos, self.message_agents)
         return StepInfo(
             active={a: infos[a][ACTIVE] for a in self.possible_agents},
             done=done,
@@ -675,15 +675,23 @@ def _action_to_tensor(core: BatchedEnv, agent: str, action: Any) -> torch.Tensor
     """One env's action (numpy / Python scalar), validated with numpy, as a batch of
     one. Raises like :meth:`BatchedEnv.check_actions` (cheaper for a single env)."""
     space = core.action_space(agent)
-    where = f"{core.name}: action for agent {agent!r}"
     try:
         arr = np.asarray(action)
     except (TypeError, ValueError, RuntimeError) as exc:  # ragged, exotic dtypes
+        where = f"{core.name}: action for agent {agent!r}"
         raise TypeError(f"{where} is not a numeric array: {exc}") from None
     if isinstance(space, spaces.Discrete) and arr.ndim == 0 and arr.dtype.kind in "iu":
         value = int(arr)  # the common case, checked without numpy reductions
         if space.start <= value < space.start + space.n:
-            return torch.tensor([value])
+            # One tensor per valid choice, made once: torch.tensor costs a few
+            # microseconds, a step of one env about a hundred. Cores only read
+            # their actions, never write them.
+            cache = core.__dict__.setdefault("_scalar_actions", {})
+            key = (agent, value)
+            if key not in cache:
+                cache[key] = torch.tensor([value])
+            return cache[key]
+    where = f"{core.name}: action for agent {agent!r}"
     if arr.dtype.kind == "c":
         raise TypeError(f"{where} must be real, got dtype {arr.dtype}")
     if arr.dtype.kind not in "biuf":
@@ -710,6 +718,27 @@ def _action_to_tensor(core: BatchedEnv, agent: str, action: Any) -> torch.Tensor
     if (arr < low).any() or (arr >= high).any():
         raise ValueError(f"{where} out of range: expected values in {space}, got {arr}")
     return torch.from_numpy(np.array(arr, dtype=np.int64)).unsqueeze(0)
+
+
+def _share_reserved(
+    infos: dict[str, dict[str, torch.Tensor]], first: tuple[str, ...] = ()
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Give every agent's info dict the env's ``success`` and ``meaning`` (from the
+    first agent reporting them, agents in ``first`` before the others); returns
+    them."""
+    success = meaning = None
+    for agent in (*first, *infos):
+        d = infos[agent]
+        if success is None:
+            success = d.get(SUCCESS)
+        if meaning is None:
+            meaning = d.get(MEANING)
+    for d in infos.values():
+        if success is not None:
+            d[SUCCESS] = success
+        if meaning is not None:
+            d[MEANING] = meaning
+    return success, meaning
 
 
 def _first(value: torch.Tensor, memo: dict[int, Any] | None = None) -> Any:
@@ -829,7 +858,7 @@ class ParallelFace(ParallelEnv, EzPickle):
             self.core._check_agent(agent)
             batched[agent] = _action_to_tensor(self.core, agent, action)
         # Validated above with numpy: skip the core's tensor checks.
-        obs, rew, term, trunc, infos = self.core._advance(batched)
+        obs, rew, term, trunc, infos = self.core._advance(batched, typed=False)
         # A batch of one: read values through numpy, each tensor once.
         memo: dict[int, Any] = {}
         terms = {a: bool(_first(t, memo)) for a, t in term.items()}
@@ -1012,7 +1041,9 @@ class GymFace(gymnasium.Env, EzPickle):
     def step(self, action: Any):
         self.core.require_ready()
         tensor = _action_to_tensor(self.core, self.agent, action)
-        obs, rew, term, trunc, infos = self.core._advance({self.agent: tensor})
+        obs, rew, term, trunc, infos = self.core._advance(
+            {self.agent: tensor}, typed=False
+        )
         a = self.agent
         return (
             _first(obs[a]),

@@ -543,3 +543,18 @@ def test_pettingzoo_face_rejects_bad_actions(name):
             par.step(dict(good, **{agent: nan}))
     assert _unchanged(par.core, snap)
     par.step(good)
+
+
+@pytest.mark.parametrize("name", envs.names())
+def test_cached_scalar_actions_are_never_written(name):
+    """The one-env faces reuse one tensor per discrete choice: stepping must leave
+    each cached tensor holding its own value."""
+    env = envs.make(name)
+    env.reset(seed=0)
+    for _ in range(60):
+        if not env.agents:
+            env.reset()
+        env.step({a: env.action_space(a).sample() for a in env.possible_agents})
+    cache = env.core.__dict__.get("_scalar_actions", {})
+    for (_, value), tensor in cache.items():
+        assert tensor.tolist() == [value]
