@@ -25,8 +25,17 @@ RLlib's builder chain (no ``Algorithm`` subclass).
 * :class:`AimCallbacks` counts, per iteration, the training episodes that ended with
   their success and team return, and each speaker's emitted symbols (active steps
   only), the quantities of the native trainer's :class:`~agents.results.IterationStats`.
-* Envs reach RLlib through their PettingZoo face (``ParallelPettingZooEnv`` over
-  ``envs.make``), registered with ``tune.register_env``.
+* Envs reach RLlib in one of two ways (:attr:`agents.spec.RLlibOptions.env_runner`):
+  ``"batched"`` (the default), :class:`agents.rllib_batched.BatchedEnvRunner`, steps
+  one batched core per env runner in one call per step, computes GAE on the runner
+  with :func:`agents.ppo.compute_gae` and hands the learner its train batch directly;
+  ``"pettingzoo"`` is RLlib's own runner over ``ParallelPettingZooEnv(envs.make(...))``
+  sub-envs (registered with ``tune.register_env``), whose time-limit cuts
+  :class:`AimCallbacks` marks truncated, not terminated (RLlib 2.60 marks both).
+* Several learners run their modules in one sorted order (DDP's collectives must
+  meet in the same order on every rank); a local Ray (:func:`init_ray`) is a new
+  instance listening on 127.0.0.1 only; checkpoints are swapped in crash-safely
+  (:func:`save_checkpoint`, :func:`latest_checkpoint`).
 * Every field of the spec is mapped (:data:`SPEC_MAP`) or refused with an error
   naming it (:func:`check_spec`): nothing is silently ignored. The learning-rate
   and entropy schedules (``lr_decay``, ``anneal_lr``, ``ent_decay``) become RLlib
@@ -40,10 +49,11 @@ installed; without it the module still imports (placeholder base classes), and
 :func:`require_ray` / building a module raise ``ImportError`` with the install hint
 ``pip install "aim-suite[rllib]"``.
 
-Remaining differences from the native trainer: RLlib's GAE connector computes the
-advantages (same ``gamma``/``lambda``) and standardizes them per batch before
-``ppo_loss`` standardizes them per minibatch; ``num_steps`` is the rollout fragment
-per env.
+Remaining differences from the native trainer: the advantages (same ``gamma`` /
+``lambda``; the PettingZoo path uses RLlib's GAE connector) are standardized per
+batch before ``ppo_loss`` standardizes them per minibatch; ``num_steps`` is the
+rollout fragment per env; an ``algo.train()`` that sampled nothing (every env runner
+down) is retried, not counted as an iteration.
 """
 
 from __future__ import annotations
