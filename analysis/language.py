@@ -319,7 +319,6 @@ _CI_VARIANTS = ("bogin", "presence")
 
 def _ci_bogin(msgs: np.ndarray, meanings: np.ndarray) -> float:
     """Published context independence: token counts over all concepts."""
-    n, length = msgs.shape
     dense, n_symbols = dense_symbol_ids(msgs, None)
     concept_ids, offset = [], 0
     for a in range(meanings.shape[1]):
@@ -327,18 +326,18 @@ def _ci_bogin(msgs: np.ndarray, meanings: np.ndarray) -> float:
         concept_ids.append(ids + offset)
         offset += int(ids.max()) + 1
     concepts = np.stack(concept_ids, axis=1)  # [n, A] global concept ids
-    # M[c, v]: tokens v in messages whose meaning has concept c.
-    tokens = np.bincount(
-        dense.ravel() + n_symbols * np.repeat(np.arange(n), length),
-        minlength=n * n_symbols,
-    ).reshape(n, n_symbols)
-    m = np.zeros((offset, n_symbols))
-    np.add.at(m, concepts.ravel(), np.repeat(tokens, concepts.shape[1], axis=0))
-    p_v_given_c = m / m.sum(axis=1, keepdims=True)
-    p_c_given_v = m / np.maximum(m.sum(axis=0, keepdims=True), 1.0)
-    v_c = np.argmax(p_c_given_v, axis=1)  # ties: lowest symbol id
+    # M[c, v]: tokens v in messages whose meaning has concept c; one bincount over
+    # every (attribute, position) pair, memory in concepts x used symbols.
+    pairs = concepts[:, :, None] * n_symbols + dense[:, None, :]  # [n, A, L]
+    m = np.bincount(pairs.ravel(), minlength=offset * n_symbols)
+    m = m.reshape(offset, n_symbols).astype(np.float64)
     rows = np.arange(offset)
-    return float(np.mean(p_v_given_c[rows, v_c] * p_c_given_v[rows, v_c]))
+    # v_c: the symbol seen most often with c (row argmax, ties: lowest id).
+    v_c = np.argmax(m, axis=1)
+    best = m[rows, v_c]
+    p_v_given_c = best / m.sum(axis=1)
+    p_c_given_v = best / m.sum(axis=0)[v_c]
+    return float(np.mean(p_v_given_c * p_c_given_v))
 
 
 def _ci_presence(msgs: np.ndarray, meanings: np.ndarray) -> float:
@@ -370,23 +369,29 @@ def context_independence(messages, meanings, *, variant: str = "bogin") -> float
     """Context independence (Bogin et al. 2018).
 
     Concepts are ``(attribute, value)`` pairs. Each concept ``c`` gets its most
-    associated symbol ``v_c = argmax_v p(c | v)`` and the score is
-    ``mean_c p(v_c | c) · p(c | v_c)``. The two variants differ in how the
-    probabilities are counted:
+    associated symbol ``v_c`` and the score is ``mean_c p(v_c | c) · p(c | v_c)``.
+    The two variants differ in how ``v_c`` is chosen and how the probabilities
+    are counted:
 
-    - ``"bogin"`` (default; the published definition, as in the public
-      implementation later papers use): ``M[c, v]`` counts the **tokens** ``v``
-      in the messages whose meaning has concept ``c``; ``p(v | c)`` normalises
-      ``M`` over symbols and ``p(c | v)`` over **all** concepts (of every
-      attribute). A perfectly compositional code with ``A`` attributes and
-      messages of length ``L`` scores ``1 / (A · L)``; ties of ``p(c | v)`` go
-      to the lowest symbol id.
-    - ``"presence"`` (this suite's earlier variant): ``p(v | c)`` is the
-      fraction of messages for ``c`` that **contain** ``v``, ``p(c | v)`` the
-      fraction of messages containing ``v`` whose meaning has ``c`` (normalised
-      within each attribute); ties go to the larger ``p(v | c)``, then the lower
-      id. A perfectly compositional code scores 1. The two rank codes
-      differently; say which one a number is.
+    - ``"bogin"`` (default): the definition as the public implementation that
+      later papers report computes it (Korbak et al. 2020's
+      ``ContextIndependence``). ``M[c, v]`` counts the **tokens** ``v`` in the
+      messages whose meaning has concept ``c``; ``v_c = argmax_v M[c, v]`` (the
+      symbol seen most often with ``c``; ties go to the lowest symbol id);
+      ``p(v | c)`` normalises ``M`` over symbols and ``p(c | v)`` over **all**
+      concepts (of every attribute). A perfectly compositional code with ``A``
+      attributes and messages of length ``L`` scores ``1 / (A · L)``. Two
+      differences from that code, both documented choices: it counts each
+      distinct meaning once (its input is a meaning → message table), where this
+      function counts every sample (the same on a uniform sample of a
+      deterministic code); and it adds ``1e-7`` to every cell, which moves the
+      score by less than ``1e-6``.
+    - ``"presence"`` (this suite's earlier variant): ``v_c = argmax_v p(c | v)``;
+      ``p(v | c)`` is the fraction of messages for ``c`` that **contain** ``v``,
+      ``p(c | v)`` the fraction of messages containing ``v`` whose meaning has
+      ``c`` (normalised within each attribute); ties go to the larger
+      ``p(v | c)``, then the lower id. A perfectly compositional code scores 1.
+      The two rank codes differently; say which one a number is.
 
     Parameters
     ----------

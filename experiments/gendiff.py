@@ -774,6 +774,7 @@ def _train_ppo(
     """PPO on one task; (model, steps_to_threshold, final return, gap)."""
     import gymnasium
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
 
     import envs  # noqa: F401  (registers the aim/ ids)
 
@@ -782,6 +783,8 @@ def _train_ppo(
     env.reset(seed=seed)
     n_steps = min(512, args.eval_every)
     model = PPO("MlpPolicy", env, n_steps=n_steps, batch_size=64, seed=seed, verbose=0)
+    # A logger with no outputs: SB3's default makes a /tmp/SB3-<time> folder per learn() call.
+    model.set_logger(Logger(folder=None, output_formats=[]))
     train_seeds = [seed * 1000 + i for i in range(args.eval_episodes)]
     held_out = [10**6 + seed * 1000 + i for i in range(args.eval_episodes)]
     steps_to = math.inf

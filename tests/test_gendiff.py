@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import tempfile
 
 import numpy as np
 import pytest
@@ -204,11 +205,12 @@ def test_native_reach_tiny(tmp_path):
 
 
 @pytest.mark.slow
-def test_empirical_tiny(tmp_path):
+def test_empirical_tiny(tmp_path, monkeypatch):
     pytest.importorskip("stable_baselines3")
-    envs = pytest.importorskip("envs")
-    if "aim/CartPole-POMDP-v0" not in envs.gym_ids():
-        pytest.skip("aim/CartPole-POMDP-v0 not registered")
+    # SB3's default logger would make a tempdir folder per learn() call
+    scratch = tmp_path / "tempdir"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     argv = [
         "--no-envs",
         "--no-plot",
@@ -243,6 +245,7 @@ def test_empirical_tiny(tmp_path):
         assert math.isfinite(float(row["closed_form_log10_bits"]))
         assert float(row["steps_to_threshold"]) > 0
     assert "Spearman" in (tmp_path / "empirical.md").read_text()
+    assert not list(scratch.glob("SB3-*"))
 
 
 def test_a_value_beyond_float64_is_written_as_its_log10():

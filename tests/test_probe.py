@@ -520,11 +520,13 @@ def test_real_short_sb3_and_rllib_runs(tmp_path):
     pytest.importorskip("ray.rllib")
     import gymnasium
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
 
     import envs  # noqa: F401
 
     env = gymnasium.make("aim/CartPole-v0")
     model = PPO("MlpPolicy", env, n_steps=256, batch_size=64, seed=0, device="cpu")
+    model.set_logger(Logger(folder=None, output_formats=[]))  # no /tmp/SB3-* folder
     model.learn(4096)
     zip_path = tmp_path / "ppo.zip"
     model.save(zip_path)
