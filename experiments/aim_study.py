@@ -748,6 +748,11 @@ class RunRecord:
     powerlaw_verdict: str | None = None
     """``power_law``, ``heavy_tailed``, ``not_power_law`` or ``unfittable``."""
     zipf_s: float | None = None
+    """Zipf exponent of the whole-message rank-frequency table, truncated at the
+    observed messages (:func:`analysis.symbols.zipf_fit`)."""
+    zipf_observed_fraction: float | None = None
+    """Distinct messages observed / messages possible (``vocab ** length``): the
+    share of the alphabet that ``zipf_s`` describes."""
     conv_step_success: int | None = None
     conv_step_mi: int | None = None
     mi_stable: bool | None = None
@@ -763,13 +768,41 @@ class RunRecord:
         return not self.diverged
 
 
-def _power_law(messages: np.ndarray, grid: Grid, seed: int) -> dict[str, Any]:
+def _message_alphabet(cond: Condition, data: Mapping[str, np.ndarray]) -> int:
+    """How many whole messages the speaker could send: ``vocab ** length`` of the
+    agent whose messages ``messages.npz`` reports (its message action space)."""
+    import envs
+
+    setup = ENVS[cond.env_key]
+    env = envs.make(setup.name, **{**setup.config, "message_control": cond.control})
+    messages = data["messages"]
+    for key in data.files if hasattr(data, "files") else data:
+        agent = key.removeprefix("messages_")
+        if key.startswith("messages_") and np.array_equal(data[key], messages):
+            space = env.action_space(agent)
+            nvec = np.atleast_1d(space.nvec if hasattr(space, "nvec") else space.n)
+            # The message part of the action: its length is the messages' length.
+            vocab = int(nvec[: messages.shape[1]].max())
+            return vocab ** messages.shape[1]
+    raise ValueError(f"messages.npz holds no agent's messages for {cond.key!r}")
+
+
+def _power_law(
+    messages: np.ndarray, grid: Grid, seed: int, alphabet_size: int | None = None
+) -> dict[str, Any]:
+    import warnings
+
     from analysis.symbols import power_law_fit, symbol_counts, zipf_fit
 
     counts = symbol_counts(messages, unit="message")
     out: dict[str, Any] = {"powerlaw_verdict": "unfittable"}
     if counts.size >= 2:
-        out["zipf_s"] = zipf_fit(counts).s
+        with warnings.catch_warnings():  # recorded as zipf_observed_fraction
+            warnings.simplefilter("ignore", UserWarning)
+            fit = zipf_fit(counts, alphabet_size=alphabet_size)
+        out["zipf_s"] = fit.s
+    if alphabet_size:
+        out["zipf_observed_fraction"] = counts.size / alphabet_size
     try:
         fit = power_law_fit(
             counts,
@@ -888,7 +921,7 @@ def measure(
         ),
         env_steps=summary["env_steps"],
         wall_s=summary["wall_s"],
-        **_power_law(messages, grid, seed),
+        **_power_law(messages, grid, seed, _message_alphabet(cond, data)),
     )
 
 
