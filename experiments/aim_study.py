@@ -979,6 +979,7 @@ METRICS: dict[str, Metric] = {
     "powerlaw_alpha": Metric("power-law alpha", (1.0, math.inf)),
     "powerlaw_gof_p": Metric("GOF p", (0.0, 1.0)),
     "zipf_s": Metric("Zipf s", (0.0, math.inf)),
+    "zipf_observed_fraction": Metric("share of messages seen", (0.0, 1.0)),
     "conv_step_success": Metric("success conv. step", (0.0, math.inf), 0),
     "conv_step_mi": Metric("MI conv. step", (0.0, math.inf), 0),
     "wall_s": Metric("wall s", (0.0, math.inf), 0),
@@ -1418,6 +1419,7 @@ CLAIMS: tuple[Claim, ...] = (
             metric_col("alpha", "powerlaw_alpha"),
             metric_col("GOF p", "powerlaw_gof_p"),
             metric_col("Zipf s", "zipf_s"),
+            metric_col("share of messages seen", "zipf_observed_fraction"),
         ),
         _conditions(),
     ),
@@ -1811,6 +1813,9 @@ def write_figures(out: Path, grid: Grid, runs: list[RunRecord]) -> list[str]:
             color = colors[cond.base_key.split("/", 1)[1]]
             ax.loglog(ranks, freqs, ".", color=color, ms=3)
             fitted = f"{cond.label} (seed {run.seed}): {counts.size} distinct"
+            if run.zipf_observed_fraction:
+                possible = round(counts.size / run.zipf_observed_fraction)
+                fitted += f" of {possible:,} possible"
             if run.zipf_s is not None and ranks.size >= 2:
                 z = ranks.astype(float) ** -run.zipf_s
                 fitted += f", Zipf s={run.zipf_s:.2f}"

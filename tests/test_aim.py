@@ -95,6 +95,22 @@ def test_tiny_run_writes_the_run_directory(tmp_path):
     assert not list(root.rglob(".*.json.*")) and not list(root.rglob(".*.pt.*"))
 
 
+def test_aggregate_counts_degenerate_seeds_instead_of_hiding_them():
+    # Three seeds: one collapsed to one distinct message, one flagged degenerate
+    # by its report, one healthy; the means still average all three.
+    seeds = [
+        {"seed": 0, "distinct_messages": 1, "topsim": 0.0, "degenerate": True},
+        {"seed": 1, "distinct_messages": 40, "topsim": 0.6, "degenerate": False},
+        {"seed": 2, "distinct_messages": 1, "topsim": 0.0, "degenerate": False},
+    ]
+    summary = aim.aggregate(seeds)
+    assert summary["degenerate_seeds"] == 2
+    assert summary["topsim_mean"] == pytest.approx(0.2)
+    assert summary["seeds"] == [0, 1, 2]
+    healthy = aim.aggregate(seeds[1:2])
+    assert healthy["degenerate_seeds"] == 0
+
+
 def test_steps_round_up_to_whole_iterations(tmp_path):
     summary = run(tmp_path, "--steps", "100")
     assert summary["runs"][0]["env_steps"] == 128  # 2 iterations of 64

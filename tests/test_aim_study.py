@@ -273,6 +273,34 @@ def test_mean_interval_is_the_clipped_t_interval():
     )
 
 
+def test_condition_summary_counts_degenerate_seeds():
+    # 4 seeds: 2 collapsed channels, 1 diverged (not counted as finished).
+    cond = st.Condition("referential", "vq")
+
+    def record(seed, **kw):
+        return st.RunRecord(
+            condition=cond.key,
+            env=cond.env_key,
+            channel=cond.channel_key,
+            control=cond.control,
+            faithful_optimizer=False,
+            seed=seed,
+            run_dir="/nowhere",
+            **kw,
+        )
+
+    runs = [
+        record(0, degenerate=True, success=0.25, distinct_messages=1),
+        record(1, degenerate=False, success=0.95, distinct_messages=90),
+        record(2, degenerate=True, success=0.25, distinct_messages=1),
+        record(3, diverged=True, error="non-finite loss"),
+    ]
+    summary = st.summarize(cond, runs)
+    assert (summary.n_runs, summary.n_finished, summary.n_diverged) == (4, 3, 1)
+    assert summary.n_degenerate == 2
+    assert summary.metric("success").mean == pytest.approx((0.25 + 0.95 + 0.25) / 3)
+
+
 def test_clipped_interval_keeps_its_coverage():
     """Bernoulli(0.9) success rates of 5 seeds x 200 episodes: the clipped interval
     covers 0.9 as often as the unclipped one (clipping only removes the impossible)."""
