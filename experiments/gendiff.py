@@ -783,7 +783,7 @@ def _train_ppo(
     env.reset(seed=seed)
     n_steps = min(512, args.eval_every)
     model = PPO("MlpPolicy", env, n_steps=n_steps, batch_size=64, seed=seed, verbose=0)
-    # A logger with no outputs: SB3's default makes a /tmp/SB3-<time> folder per learn() call.
+    # A logger with no outputs: SB3's default makes a /tmp/SB3-* folder per learn().
     model.set_logger(Logger(folder=None, output_formats=[]))
     train_seeds = [seed * 1000 + i for i in range(args.eval_episodes)]
     held_out = [10**6 + seed * 1000 + i for i in range(args.eval_episodes)]
