@@ -698,7 +698,8 @@ def build_config(
         )
         .env_runners(
             num_env_runners=options.num_env_runners,
-            num_envs_per_env_runner=options.num_envs_per_env_runner,
+            num_envs_per_env_runner=options.envs_per_runner(ppo.num_envs),
+            num_gpus_per_env_runner=options.num_gpus_per_env_runner,
             # Short fragments: RLlib 2.60 numpy-izes every finished episode of a
             # sample() call at every step (quadratic in episodes per call), which
             # dominates with two-step episodes and long fragments.

@@ -373,8 +373,19 @@ class RLlibOptions:
     num_env_runners: int = field(
         default=0, metadata=_help("RLlib env runners (0 samples in the driver).")
     )
-    num_envs_per_env_runner: int = field(
-        default=16, metadata=_help("Envs per RLlib env runner.")
+    num_envs_per_env_runner: int | None = field(
+        default=None,
+        metadata=_help(
+            "Envs per RLlib env runner (default: --num-envs split over the runners, "
+            "rounded up, so one sample() per runner fills an iteration's batch)."
+        ),
+    )
+    num_gpus_per_env_runner: float = field(
+        default=0.0,
+        metadata=_help(
+            "GPUs per RLlib env runner: its batched core and its module run there "
+            "(remote runners only; the driver's runner stays on the CPU)."
+        ),
     )
     num_learners: int = field(
         default=0, metadata=_help("RLlib learner workers (0: learn in the driver).")
@@ -397,11 +408,20 @@ class RLlibOptions:
         ),
     )
 
+    def envs_per_runner(self, num_envs: int) -> int:
+        """``num_envs_per_env_runner``, or ``ceil(num_envs / runners)`` when unset
+        (the driver samples when there are no runners)."""
+        if self.num_envs_per_env_runner is not None:
+            return self.num_envs_per_env_runner
+        return -(-num_envs // max(1, self.num_env_runners))
+
     def __post_init__(self) -> None:
         if self.address is not None and not isinstance(self.address, str):
             raise TypeError(f"address must be a string, got {self.address!r}")
         _int(self, "num_env_runners", low=0)
-        _int(self, "num_envs_per_env_runner")
+        if self.num_envs_per_env_runner is not None:
+            _int(self, "num_envs_per_env_runner")
+        _nonnegative(self, "num_gpus_per_env_runner")
         _int(self, "num_learners", low=0)
         _nonnegative(self, "num_gpus_per_learner")
         if self.ray_storage is not None and not isinstance(self.ray_storage, str):

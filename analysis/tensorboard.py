@@ -318,8 +318,10 @@ TAGS: tuple[Tag, ...] = (
         "symbols/message_meaning_mi_bits",
         "scalar",
         "The headline: mutual information between whole messages and whole "
-        "meanings, in bits (leave-one-out jackknife estimate; at most the meaning "
-        "entropy). " + _VIEW,
+        "meanings, in bits (leave-one-out jackknife estimate of a quantity that is "
+        "at most the message and the meaning entropy; the estimate corrects the "
+        "downward bias of the plug-in, so it can exceed the plug-in entropies, "
+        "which are biased low too). " + _VIEW,
         "message_meaning_mi_bits",
     ),
     Tag(
@@ -424,7 +426,7 @@ TAGS: tuple[Tag, ...] = (
         "symbols/attribute_given_symbol/position_<position>",
         "image",
         "What the symbols at one message position mean. Columns: the symbols "
-        "used there (id and share of uses, most used first); rows: the "
+        "used there (id over its % of uses, most used first); rows: the "
         "attributes. A cell names the attribute's most likely value given the "
         "symbol; its colour is that value's probability P(value | symbol): "
         "bright = the symbol determines the attribute, dark = it says little "
@@ -765,8 +767,8 @@ def attribute_heatmap_figure(table: AttributeGivenSymbol, *, max_symbols: int = 
     means, compact enough for a TensorBoard card (about 350 × 210 px).
 
     Columns: the symbols (most used first, at most ``max_symbols``), labelled
-    with their id and share of the uses; rows: the attributes. Each cell names
-    the attribute's most likely value given the symbol; its colour is that
+    with their id over their percentage of the uses; rows: the attributes. Each
+    cell names the attribute's most likely value given the symbol; its colour is that
     value's probability ``P(value | symbol)`` on a fixed 0..1 scale (bright: the
     symbol determines the attribute; dark: it says little about it).
 
@@ -790,11 +792,16 @@ def attribute_heatmap_figure(table: AttributeGivenSymbol, *, max_symbols: int = 
     for (i, j), v in np.ndenumerate(values):
         colour = "black" if probs[i, j] > 0.6 else "white"
         ax.text(j, i, _value(v), ha="center", va="center", fontsize=_TICK, color=colour)
-    ax.set_xticks(np.arange(cols), [str(s) for s in table.symbols[:cols]])
+    share = table.counts[:cols] / max(1, int(table.counts.sum()))
+    ax.set_xticks(
+        np.arange(cols),
+        [f"{s}\n{100 * f:.0f}" for s, f in zip(table.symbols[:cols], share)],
+    )
     ax.set_yticks(np.arange(n_attr), [f"attr {a}" for a in range(n_attr)])
     ax.tick_params(labelsize=_TICK, length=0)
     ax.set_xlabel(
-        f"symbol, most used first ({table.n_messages:,} messages)", fontsize=_LABEL
+        f"symbol id / % of uses, most used first ({table.n_messages:,} messages)",
+        fontsize=_LABEL,
     )
     where = "any position" if table.position is None else f"position {table.position}"
     shown = f", top {cols} of {table.symbols.size}" if cols < table.symbols.size else ""

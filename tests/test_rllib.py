@@ -241,6 +241,31 @@ def test_every_spec_field_is_mapped_or_refused():
     assert config.learner_config_dict["aim_spec"].ppo.adam_eps == 1e-5
 
 
+def test_every_rllib_option_reaches_the_config():
+    """The sampling and learner resources of RLlibOptions reach RLlib's config,
+    and the envs per runner default to the batch split over the runners."""
+    spec = _tiny_spec()  # num_envs 64
+    config = ar.build_config(spec)
+    assert (config.num_env_runners, config.num_envs_per_env_runner) == (0, 64)
+    assert config.num_gpus_per_env_runner == 0
+    options = RLlibOptions(
+        num_env_runners=3,
+        num_learners=2,
+        num_gpus_per_learner=0.5,
+        num_gpus_per_env_runner=0.25,
+    )
+    config = ar.build_config(spec, options)
+    assert (config.num_env_runners, config.num_envs_per_env_runner) == (3, 22)
+    assert (config.num_learners, config.num_gpus_per_learner) == (2, 0.5)
+    assert config.num_gpus_per_env_runner == 0.25
+    config = ar.build_config(spec, RLlibOptions(num_envs_per_env_runner=8))
+    assert config.num_envs_per_env_runner == 8
+    with pytest.raises(ValueError, match="num_gpus_per_env_runner must be >= 0"):
+        RLlibOptions(num_gpus_per_env_runner=-1)
+    with pytest.raises(ValueError, match="num_envs_per_env_runner must be >= 1"):
+        RLlibOptions(num_envs_per_env_runner=0)
+
+
 def test_schedules_match_the_native_trainer(ray_session):
     """lr_decay / anneal / ent_decay: every RLlib update uses the native value."""
     from agents.native import NativeTrainer
