@@ -33,6 +33,8 @@ __all__ = [
     "differences",
     "flat_fields",
     "from_dict",
+    "load_config",
+    "name_flags",
     "parse_args",
     "to_dict",
 ]
@@ -165,9 +167,18 @@ def _add_leaf(parser: argparse.ArgumentParser, leaf: Leaf) -> None:
     parser.add_argument(leaf.flag, **kwargs)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``prog: error: <what> (see --help)``, exit 2
+    (argparse's default prints the whole usage block first)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        one_line = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {one_line} (see --help)\n")
+
+
 def build_parser(cls: type, *, prog: str, description: str) -> argparse.ArgumentParser:
     """An argparse parser with one flag per leaf field of ``cls`` plus ``--config``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -183,7 +194,9 @@ def build_parser(cls: type, *, prog: str, description: str) -> argparse.Argument
     return parser
 
 
-def _load_config(path: str) -> dict[str, Any]:
+def load_config(path: str) -> dict[str, Any]:
+    """The mapping of options in a ``--config`` file (YAML or JSON); ``ValueError``
+    naming the file when it is missing, unparsable or not a mapping."""
     file = Path(path)
     if not file.is_file():
         raise ValueError(f"--config: no such file {path!r}")
@@ -362,15 +375,41 @@ def parse_args(
         values: dict[str, Any] = {}
         if config_path:
             where = f"--config {config_path}"
-            values.update(_flatten(cls, _load_config(config_path), where))
+            from_file = _flatten(cls, load_config(config_path), where)
+            _only_flags(cls, from_file, where)
+            values.update(from_file)
         values.update(ns)
         leaves = flat_fields(cls)
         values = {k: _coerce(leaves[k].type, v) for k, v in values.items()}
         record = _build(cls, values)
     except (TypeError, ValueError) as err:
-        parser.error(str(err))
+        parser.error(name_flags(cls, str(err)))
         raise  # unreachable: parser.error exits
     return (record, set(values)) if with_given else record
+
+
+def _only_flags(cls: type, values: Mapping[str, Any], where: str) -> None:
+    """A ``--config`` file sets options only: a field that is no flag (e.g. the
+    per-run ``seed``, set by ``--seeds``) is an error, never recorded and ignored."""
+    leaves = flat_fields(cls)
+    for name in values:
+        if not leaves[name].field.metadata.get("flag", True):
+            plural = leaves.get(name + "s")
+            hint = f"; use {plural.name!r} ({plural.flag})" if plural else ""
+            raise ValueError(
+                f"{where}: {name!r} is not an option of this command{hint}"
+            )
+
+
+def name_flags(cls: type, message: str) -> str:
+    """``message`` with a leading field name written as its flag
+    (``num_envs must be >= 1`` → ``--num-envs must be >= 1``)."""
+    leaves = flat_fields(cls)
+    head, sep, rest = message.partition(" ")
+    name = head.rstrip(":")
+    if sep and name in leaves and leaves[name].field.metadata.get("flag", True):
+        return leaves[name].flag + head[len(name) :] + sep + rest
+    return message
 
 
 def check_fields(obj: Any) -> None:

@@ -275,30 +275,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
     try:
         values: dict[str, Any] = {}
         if config_path:
-            values.update(_read_config(config_path))
+            data = _cli.load_config(config_path)
+            values.update({str(k).replace("-", "_"): v for k, v in data.items()})
         values.update(ns)
         return _cli.from_dict(Args, values, where="options")
     except (TypeError, ValueError) as err:
-        parser.error(str(err))
+        parser.error(_cli.name_flags(Args, str(err)))
         raise  # unreachable: parser.error exits
-
-
-def _read_config(path: str) -> dict[str, Any]:
-    file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"--config: no such file {path!r}")
-    try:
-        if file.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(file.read_text())
-        else:
-            data = json.loads(file.read_text())
-    except Exception as err:  # noqa: BLE001 - any parse error is a usage error
-        raise ValueError(f"--config {path}: cannot parse: {err}") from err
-    if not isinstance(data, dict):
-        raise ValueError(f"--config {path}: expected a mapping of options")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
 # ---------------------------------------------------------------------- model cards

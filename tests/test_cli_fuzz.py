@@ -46,7 +46,8 @@ def _check(tmp_path, capsys, argv) -> None:
         assert exc.code == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert "Traceback" not in "\n".join(err)
-        assert err and err[-1].startswith("python -m experiments.aim: error:"), err
+        assert len(err) == 1, err  # one line, no usage block
+        assert err[0].startswith("python -m experiments.aim: error:"), err
     else:
         assert isinstance(plan.args, aim.Args)
     assert not logdir.exists(), "validation wrote something"
@@ -82,3 +83,25 @@ def test_unparsable_config_files(tmp_path, capsys, text):
     config = tmp_path / "run.yaml"
     config.write_text(text)
     _check(tmp_path, capsys, ["--config", str(config)])
+
+
+def test_a_config_file_cannot_set_a_per_run_field(tmp_path, capsys):
+    """``seed`` is set per run by ``--seeds``; a config file that sets it is an
+    error, never recorded in config.json and ignored by training."""
+    config = tmp_path / "config.yaml"
+    config.write_text("seed: 5\n")
+    with pytest.raises(SystemExit) as exc:
+        aim._resolve(["--config", str(config), "--logdir", str(tmp_path / "runs")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "'seed' is not an option" in err and "--seeds" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_errors_name_the_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        aim._resolve(["--num-envs", "0", "--logdir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "python -m experiments.aim: error: --num-envs must be >= 1, got 0 (see --help)"
+    ]
