@@ -33,6 +33,7 @@ __all__ = [
     "EvalResult",
     "IterationStats",
     "RunResult",
+    "RunSummary",
     "SymbolUsage",
     "TrainingDiverged",
     "mean_usage",
@@ -237,33 +238,104 @@ class RunResult:
     def steps_per_s(self) -> float:
         return self.env_steps / self.wall_s if self.wall_s > 0 else 0.0
 
-    def summary_fields(self) -> dict[str, Any]:
-        """The backend-independent scalar keys of ``summary.json``.
-
-        ``success``/``mean_return``/``eval_episodes`` are the greedy evaluation;
-        ``codebook_perplexity``/``live_codes`` the last iteration's symbol usage,
-        averaged over speakers; ``success_<name>`` each extra evaluation.
-        """
+    def run_summary(self) -> RunSummary:
+        """The backend-independent numbers of ``summary.json`` as a record."""
         perplexity, live = mean_usage(self.usage)
         ev = self.evaluation
+
+        def finite(value: float | None) -> float | None:
+            return None if value is None or not math.isfinite(value) else value
+
+        return RunSummary(
+            env=self.spec.env,
+            channel=self.spec.channel,
+            backend=self.backend,
+            seed=self.spec.seed,
+            env_steps=int(self.env_steps),
+            iterations=int(self.iterations),
+            wall_s=float(self.wall_s),
+            steps_per_s=float(self.steps_per_s),
+            success=finite(ev.success),
+            mean_return=finite(float(ev.mean_return)),
+            eval_episodes=int(ev.episodes),
+            codebook_perplexity=finite(perplexity),
+            live_codes=finite(live),
+            extra_success={
+                name: finite(extra.success)
+                for name, extra in sorted(self.extra_evaluations.items())
+            },
+        )
+
+    def summary_fields(self) -> dict[str, Any]:
+        """The backend-independent scalar keys of ``summary.json``
+        (:meth:`RunSummary.to_dict` of :meth:`run_summary`)."""
+        return self.run_summary().to_dict()
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The backend-independent numbers of a seed's ``summary.json``; written with
+    :meth:`to_dict` and read back with :meth:`from_dict` (by ``experiments.aim``
+    and the study), so writer and readers share the field names.
+
+    Attributes
+    ----------
+    env, channel, backend : str
+    seed, env_steps, iterations, eval_episodes : int
+    wall_s, steps_per_s : float
+    success, mean_return : float or None
+        The greedy evaluation (None when not finite or not reported).
+    codebook_perplexity, live_codes : float or None
+        The last iteration's symbol usage, averaged over speakers.
+    extra_success : dict of str to float or None
+        Success of each extra evaluation by name (e.g. ``seen``/``heldout``),
+        written as ``success_<name>``.
+    """
+
+    env: str
+    channel: str
+    backend: str
+    seed: int
+    env_steps: int
+    iterations: int
+    wall_s: float
+    steps_per_s: float
+    success: float | None
+    mean_return: float | None
+    eval_episodes: int
+    codebook_perplexity: float | None
+    live_codes: float | None
+    extra_success: Mapping[str, float | None] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``summary.json`` keys: the fields, ``extra_success`` flattened to
+        ``success_<name>``."""
         out: dict[str, Any] = {
-            "env": self.spec.env,
-            "channel": self.spec.channel,
-            "backend": self.backend,
-            "seed": self.spec.seed,
-            "env_steps": int(self.env_steps),
-            "iterations": int(self.iterations),
-            "wall_s": float(self.wall_s),
-            "steps_per_s": float(self.steps_per_s),
-            "success": ev.success,
-            "mean_return": float(ev.mean_return),
-            "eval_episodes": int(ev.episodes),
-            "codebook_perplexity": perplexity,
-            "live_codes": live,
+            f: getattr(self, f)
+            for f in self.__dataclass_fields__
+            if f != "extra_success"
         }
-        for name, extra in sorted(self.extra_evaluations.items()):
-            out[f"success_{name}"] = extra.success
-        for key, value in out.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                out[key] = None
+        for name, value in self.extra_success.items():
+            out[f"success_{name}"] = value
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunSummary:
+        """Read the run's numbers back from a ``summary.json`` mapping (other keys,
+        such as the message report's, are left alone).
+
+        Raises
+        ------
+        ValueError
+            A field is missing.
+        """
+        names = [f for f in cls.__dataclass_fields__ if f != "extra_success"]
+        missing = [f for f in names if f not in data]
+        if missing:
+            raise ValueError(f"summary: missing key(s) {missing}")
+        extra = {
+            k.removeprefix("success_"): data[k]
+            for k in sorted(data)
+            if k.startswith("success_")
+        }
+        return cls(**{f: data[f] for f in names}, extra_success=extra)

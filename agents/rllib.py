@@ -80,6 +80,8 @@ from agents.results import (
     symbol_usage,
 )
 from agents.spec import PPOConfig, RLlibOptions, TrainSpec
+from envs.core import ACTIVE as INFO_ACTIVE
+from envs.core import SUCCESS as INFO_SUCCESS
 
 __all__ = [
     "ENV_NAME",
@@ -408,7 +410,7 @@ class AddActiveMask(ConnectorV2):
         ):
             n = len(sa_episode)
             infos = sa_episode.get_infos(slice(0, n))
-            active = [bool(np.all(i.get("active", True))) for i in infos]
+            active = [bool(np.all(i.get(INFO_ACTIVE, True))) for i in infos]
             self.add_n_batch_items(
                 batch,
                 ACTIVE,
@@ -518,8 +520,8 @@ class AimPPOLearner(PPOTorchLearner):
 # ---------------------------------------------------------------------- callbacks
 def _success_of(infos: dict) -> float | None:
     """The env-level success flag in one agent's last infos (None if absent)."""
-    if isinstance(infos, dict) and "success" in infos:
-        return float(np.all(infos["success"]))
+    if isinstance(infos, dict) and INFO_SUCCESS in infos:
+        return float(np.all(infos[INFO_SUCCESS]))
     return None
 
 
@@ -586,7 +588,9 @@ class AimCallbacks(RLlibCallback):
                     continue
                 acts = np.asarray(sa.get_actions(slice(0, n))).reshape(n, -1)
                 infos = sa.get_infos(slice(0, n))
-                active = np.array([bool(np.all(i.get("active", True))) for i in infos])
+                active = np.array(
+                    [bool(np.all(i.get(INFO_ACTIVE, True))) for i in infos]
+                )
                 tokens = acts[active]
                 for pos in range(length):
                     counts[pos] += np.bincount(tokens[:, pos], minlength=vocab)

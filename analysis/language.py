@@ -28,7 +28,7 @@ et al. 2018).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -42,6 +42,7 @@ from analysis.symbols import (
     mutual_information,
 )
 from analysis.validation import (
+    check_int,
     check_meanings,
     check_messages,
     check_positive_int,
@@ -302,10 +303,7 @@ def bag_of_symbols_disentanglement(
     """
     msgs, meanings = _check_pair(messages, meanings, vocab_size)
     if eos_id is not None:
-        if isinstance(eos_id, bool) or not isinstance(eos_id, int | np.integer):
-            raise TypeError(f"eos_id must be an int or None, got {type(eos_id)}")
-        if eos_id < 0:
-            raise ValueError(f"eos_id must be a symbol id >= 0, got {eos_id}")
+        eos_id = check_int(eos_id, "eos_id", low=0)
     used, dense = np.unique(msgs, return_inverse=True)
     dense = dense.reshape(msgs.shape)
     drop = None
@@ -516,6 +514,33 @@ class MessageReport:
             value = getattr(self, f.name)
             out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MessageReport:
+        """The report back from :meth:`to_dict`'s keys (e.g. a ``summary.json``;
+        other keys are left alone).
+
+        Raises
+        ------
+        ValueError
+            A field is missing.
+
+        Examples
+        --------
+        >>> r = message_report([[0], [1]] * 50, [0, 1] * 50)
+        >>> MessageReport.from_dict({**r.to_dict(), "seed": 0}) == r
+        True
+        """
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise ValueError(f"message report: missing key(s) {missing}")
+        return cls(
+            **{
+                n: tuple(data[n]) if isinstance(data[n], list) else data[n]
+                for n in names
+            }
+        )
 
     def scalars(self) -> dict[str, float]:
         """Every number as a float scalar, for loggers.

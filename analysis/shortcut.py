@@ -33,6 +33,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from analysis.validation import (
     check_binary_labels,
+    check_int,
     check_positive_int,
     deprecated_alias,
 )
@@ -40,7 +41,6 @@ from analysis.validation import (
 __all__ = [
     "GRID_SIZE",
     "ShortcutGenerator",
-    "check_labels",
     "check_latents",
     "lda_reliance",
     "make_generator",
@@ -176,14 +176,8 @@ def make_generator(
         ("nesting_core", nesting_core),
         ("nesting_shortcut", nesting_shortcut),
     ):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | np.integer)
-            or value < 0
-        ):
-            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-    if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 2:
-        raise ValueError(f"dim must be an int >= 2, got {dim!r}")
+        check_int(value, name, low=0)
+    check_int(dim, "dim", low=2)
     rng = np.random.default_rng(seed)
     directions = rng.normal(size=(2, dim))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
@@ -339,8 +333,7 @@ def lda_reliance(
     >>> abs(lda_reliance(gen, n_reference=5000)) < 0.1
     True
     """
-    if isinstance(n_reference, bool) or n_reference < 4:
-        raise ValueError(f"n_reference must be an int >= 4, got {n_reference!r}")
+    n_reference = check_int(n_reference, "n_reference", low=4)
     X, y, _ = generator.sample(n_reference, seed=seed + 12345)
     lda = LinearDiscriminantAnalysis().fit(X, y)
     return reliance(lda.predict, generator)

@@ -59,7 +59,6 @@ __all__ = [
     "PowerLawFit",
     "ZipfFit",
     "attribute_mutual_information",
-    "check_labels",
     "check_messages",
     "check_symbol_counts",
     "entropy",

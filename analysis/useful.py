@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans
 
-from analysis.validation import to_array
+from analysis.validation import check_int, to_array
 
 __all__ = ["check_outputs", "slow_learnable_split", "upsample"]
 
@@ -124,11 +124,6 @@ def upsample(indices, mask, factor: int = 2) -> np.ndarray:
             f"mask must be boolean with shape {indices.shape}, got {mask.dtype} "
             f"{mask.shape}"
         )
-    if (
-        isinstance(factor, bool)
-        or not isinstance(factor, int | np.integer)
-        or factor < 1
-    ):
-        raise ValueError(f"factor must be an int >= 1, got {factor!r}")
+    factor = check_int(factor, "factor", low=1)
     extra = np.tile(indices[mask], factor - 1)
     return np.concatenate([indices, extra])

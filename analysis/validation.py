@@ -32,6 +32,7 @@ __all__ = [
     "check_base",
     "check_binary_labels",
     "check_counts",
+    "check_int",
     "check_matrix",
     "check_meanings",
     "check_messages",
@@ -122,10 +123,28 @@ def check_positive_int(value: Any, name: str, *, integral_floats: bool = False) 
         if not math.isfinite(value) or value != int(value) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
         return int(value)
+    return check_int(value, name, low=1)
+
+
+def check_int(value: Any, name: str, *, low: int = 0) -> int:
+    """Validate an integer option with a lower bound and return it as ``int``.
+
+    Raises
+    ------
+    TypeError
+        Not an integer (bools are rejected too).
+    ValueError
+        Below ``low``.
+
+    Examples
+    --------
+    >>> check_int(2, "dim", low=2)
+    2
+    """
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
     return int(value)
 
 

@@ -90,8 +90,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agents.results import TrainingDiverged
+from agents.results import RunSummary, TrainingDiverged
 from agents.spec import PPOConfig, TrainSpec
+from analysis.language import MessageReport
 from experiments import aim
 from experiments._cli import check_fields, describe, parse_args, to_dict
 from experiments._io import atomic_write_bytes, atomic_write_json, read_json
@@ -847,18 +848,31 @@ def _curves(seed_dir: Path) -> aim.Curves:
     return aim.Curves.from_dict(read_json(seed_dir / "curves.json"))
 
 
+def _message_report(summary: Mapping[str, Any]) -> MessageReport | None:
+    """The run's :class:`~analysis.language.MessageReport` from its summary, or
+    None for a run without one (no speaker with meanings)."""
+    try:
+        return MessageReport.from_dict(summary)
+    except ValueError:
+        if any(f.name in summary for f in dataclasses.fields(MessageReport)):
+            raise  # a partial report: the files disagree with the contract
+        return None
+
+
 def measure(
     cond: Condition, grid: Grid, seed: int, seed_dir: Path, summary: Mapping[str, Any]
 ) -> RunRecord:
     """The :class:`RunRecord` of one finished run from its ``experiments.aim``
     files (``summary.json``'s content, ``messages.npz``, ``curves.json``)."""
+    run = RunSummary.from_dict(summary)
+    report = _message_report(summary)
     opt = optimum(cond.env_key)
     data = np.load(seed_dir / "messages.npz")
     messages, meanings = data["messages"], data["meanings"]
     h_meaning, h_attrs = _meaning_entropies(meanings)
-    mi = summary.get("message_meaning_mi_bits")
-    h_msg = summary.get("message_entropy_bits")
-    attr_mi = tuple(float(v) for v in summary.get("attribute_mi_bits") or ())
+    mi = report and report.message_meaning_mi_bits
+    h_msg = report and report.message_entropy_bits
+    attr_mi = tuple(float(v) for v in (report.attribute_mi_bits if report else ()))
     curves = _curves(seed_dir)
     s_steps = [
         s for s, v in zip(curves.eval_step, curves.eval_success) if v is not None
@@ -869,7 +883,7 @@ def measure(
         len(m_vals) >= 2
         and abs(m_vals[-1] - m_vals[-2]) <= 0.1 * abs(m_vals[-1]) + 0.05
     )
-    fraction = summary["mean_return"] / opt
+    fraction = run.mean_return / opt
     return RunRecord(
         condition=cond.key,
         env=cond.env_key,
@@ -878,31 +892,31 @@ def measure(
         faithful_optimizer=cond.faithful_opt,
         seed=seed,
         run_dir=str(seed_dir.resolve()),
-        success=summary.get("success"),
-        success_seen=summary.get("success_seen"),
-        success_heldout=summary.get("success_heldout"),
-        mean_return=summary["mean_return"],
+        success=run.success,
+        success_seen=run.extra_success.get("seen"),
+        success_heldout=run.extra_success.get("heldout"),
+        mean_return=run.mean_return,
         optimum=opt,
         optimum_fraction=fraction,
         mi_bits=mi,
-        mi_plugin_bits=summary.get("mi_plugin_bits"),
-        mi_p_value=summary.get("mi_p_value"),
-        mi_null_p95_bits=summary.get("mi_null_p95_bits"),
+        mi_plugin_bits=report and report.mi_plugin_bits,
+        mi_p_value=report and report.mi_p_value,
+        mi_null_p95_bits=report and report.mi_null_p95_bits,
         attribute_mi_bits=attr_mi,
         attribute_mi_min_bits=min(attr_mi) if attr_mi else None,
         attribute_mi_fraction=(
             sum(attr_mi) / sum(h_attrs) if attr_mi and sum(h_attrs) > 0 else None
         ),
-        topsim=summary.get("topsim"),
-        topsim_chance=summary.get("topsim_chance"),
-        posdis=summary.get("posdis"),
-        posdis_chance=summary.get("posdis_chance"),
-        bosdis=summary.get("bosdis"),
-        bosdis_chance=summary.get("bosdis_chance"),
-        context_independence=summary.get("context_independence"),
-        codebook_perplexity=summary.get("codebook_perplexity"),
-        distinct_messages=summary.get("distinct_messages"),
-        degenerate=summary.get("degenerate"),
+        topsim=report and report.topsim,
+        topsim_chance=report and report.topsim_chance,
+        posdis=report and report.posdis,
+        posdis_chance=report and report.posdis_chance,
+        bosdis=report and report.bosdis,
+        bosdis_chance=report and report.bosdis_chance,
+        context_independence=report and report.context_independence,
+        codebook_perplexity=run.codebook_perplexity,
+        distinct_messages=report and report.distinct_messages,
+        degenerate=report and report.degenerate,
         message_entropy_bits=h_msg,
         meaning_entropy_bits=h_meaning,
         compression_ratio=h_msg / h_meaning
@@ -919,8 +933,8 @@ def measure(
         convergence_pass=bool(
             fraction >= OPT_FRAC and mi is not None and mi > MI_MIN_BITS and stable
         ),
-        env_steps=summary["env_steps"],
-        wall_s=summary["wall_s"],
+        env_steps=run.env_steps,
+        wall_s=run.wall_s,
         **_power_law(messages, grid, seed, _message_alphabet(cond, data)),
     )
 

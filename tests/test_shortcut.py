@@ -7,7 +7,6 @@ import pytest
 from scipy.stats import norm
 
 from analysis.shortcut import (
-    check_labels,
     lda_reliance,
     make_generator,
     probe_grid,
@@ -15,6 +14,7 @@ from analysis.shortcut import (
     shortcut_bias,
     shortcut_dataset,
 )
+from analysis.validation import check_binary_labels
 
 
 def test_latents_have_the_stated_predictivity():
@@ -117,8 +117,8 @@ def test_precomputed_reference_gives_the_same_bias():
 
 
 def test_check_labels_maps_to_plus_minus_one():
-    np.testing.assert_array_equal(check_labels([-1, 1], 2), [-1, 1])
-    np.testing.assert_array_equal(check_labels([[0], [1]], 2), [-1, 1])
+    np.testing.assert_array_equal(check_binary_labels([-1, 1], 2), [-1, 1])
+    np.testing.assert_array_equal(check_binary_labels([[0], [1]], 2), [-1, 1])
 
 
 @pytest.mark.parametrize(
@@ -145,9 +145,9 @@ def test_check_labels_maps_to_plus_minus_one():
             lambda: make_generator(rho_core=0.8, rho_shortcut=0.8).embed([np.nan], [1]),
             "NaN",
         ),
-        (lambda: check_labels([0.5, 1.0], 2), "labels"),
-        (lambda: check_labels([-1, 0], 2), "labels"),
-        (lambda: check_labels([1, 0, 1], 2), r"shape \(2,\)"),
+        (lambda: check_binary_labels([0.5, 1.0], 2), "labels"),
+        (lambda: check_binary_labels([-1, 0], 2), "labels"),
+        (lambda: check_binary_labels([1, 0, 1], 2), r"shape \(2,\)"),
     ],
 )
 def test_bad_input_raises(call, match):
