@@ -871,10 +871,9 @@ def run_empirical(
                     f"{agent.seed - args.seed}"
                 )
                 trained = _train_ppo(args, 1, agent.seed, "position")
-                model = trained[0]
             else:
-                model = results[agent.history][agent.seed - args.seed][0]
-            _save_sb3(model, agent)
+                trained = results[agent.history][agent.seed - args.seed]
+            _save_sb3(trained[0], agent, final_return=trained[2])
     # the expert for the imitation hypotheses: the best full-state policy
     expert = max(results[1], key=lambda r: r[2])[0]
     obs, actions, episodes = _rollout_states(expert, 600, args.seed + 7)
@@ -1089,14 +1088,15 @@ def cartpole_agents(args: Args) -> list[SavedAgent]:
     ]
 
 
-def _save_sb3(model: Any, agent: SavedAgent) -> None:
+def _save_sb3(model: Any, agent: SavedAgent, final_return: float) -> None:
     from experiments.probe import ModelCard, write_model_card
 
     buf = io.BytesIO()
     model.save(buf)
     atomic_write_bytes(agent.path, buf.getvalue())
     env_id, kwargs = _gym_id(agent.history, agent.observe)
-    write_model_card(agent.path, ModelCard(env=env_id, env_config=kwargs))
+    card = ModelCard(env=env_id, env_config=kwargs, final_return=final_return)
+    write_model_card(agent.path, card)
 
 
 def _native_path(out: Path, dim: int, visible: bool, seed: int) -> Path:
@@ -1138,6 +1138,9 @@ class VelocityRow:
     history: int
     closed_form_log10_bits: float
     note: str
+    final_return: float | None
+    """Greedy held-out return of the probed agents (mean over seeds; from their
+    model cards)."""
     layer: str
     cart_velocity_r2: float
     """Held-out R² of a linear probe (mean over seeds)."""
@@ -1184,6 +1187,8 @@ def probe_cartpole(args: Args) -> tuple[list[VelocityRow], str]:
     out = Path(args.out)
     agents = cartpole_agents(args)
     probes = _probe_saved(args, [a.path for a in agents], out / "probe_empirical")
+    from experiments.probe import read_model_card
+
     rows_of = {p.model.label: p.rows for p in probes}
     table = []
     for task in dict.fromkeys(a.task for a in agents):
@@ -1202,6 +1207,10 @@ def probe_cartpole(args: Args) -> tuple[list[VelocityRow], str]:
             if needed > first.history
             else ""
         )
+        returns = [
+            getattr(read_model_card(a.path), "final_return", None) for a in group
+        ]
+        final = float(np.mean(returns)) if returns and None not in returns else None
         for layer in VELOCITY_LAYERS:
             cells = [r for a in group for r in rows_of[a.label] if r.layer == layer]
             if not cells:
@@ -1217,6 +1226,7 @@ def probe_cartpole(args: Args) -> tuple[list[VelocityRow], str]:
                     history=first.history,
                     closed_form_log10_bits=d.log10_bits,
                     note=note,
+                    final_return=final,
                     layer=layer,
                     cart_velocity_r2=mean("cart_velocity", "decodability"),
                     pole_angular_velocity_r2=mean(

@@ -306,6 +306,9 @@ class ModelCard:
     """For state dicts: a key of :data:`CONSTRUCTORS`."""
     kwargs: dict = field(default_factory=dict)
     """Keyword arguments of the constructor (JSON values)."""
+    final_return: float | None = None
+    """Greedy return on held-out episodes measured when the model was saved (by
+    the tool that trained it), if it was; reported next to the probe."""
 
     def __post_init__(self) -> None:
         _cli.check_fields(self)

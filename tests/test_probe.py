@@ -628,5 +628,7 @@ def test_gendiff_empirical_saves_and_probes_its_agents(tmp_path):
         assert float(two[key]) > 0.8
         assert float(one[key]) < float(two[key]) - 0.3
     assert "input insufficient" in one["note"]
+    for row in (full, one, two):  # every probed agent's return, from its card
+        assert 0 < float(row["final_return"]) <= 500
     md = (tmp_path / "empirical.md").read_text()
     assert "(probe_empirical/probe.md)" in md and "cartpole_position_T1_seed0" in md
