@@ -69,6 +69,35 @@ def _scalar_tags_of(events: Path) -> set[str]:
     return set(acc.PluginTagToContent("scalars"))
 
 
+def _probe_run_and_checkpoint(tmp_path: Path, run: Path) -> None:
+    """experiments.probe reads an RLlib run directory (through its native copy)
+    and its RLlib checkpoint (as RLModules): the same weights, the same rows, with
+    the speaker's encoder and the listener's layers (issue: same report rows as a
+    native run)."""
+    import csv
+
+    from experiments import probe
+
+    out = tmp_path / "probe"
+    latest = run / "seed_0" / "checkpoints" / "latest"
+    fast = ["--samples", "400", "--num-envs", "32", "--burn-in", "5"]
+    probe.main([str(run), str(latest), "--out", str(out), *fast, "--no-figures"])
+    with open(out / "probe.csv") as f:
+        rows = list(csv.DictReader(f))
+    of_run = [r for r in rows if r["model"] == "run/seed_0"]
+    of_ckpt = [r for r in rows if r["model"] == "run/seed_0/checkpoints/latest"]
+    assert of_run and len(of_run) == len(of_ckpt)
+    for a, b in zip(of_run, of_ckpt):
+        assert (a["agent"], a["layer"], a["feature"]) == (
+            b["agent"],
+            b["layer"],
+            b["feature"],
+        )
+        assert a["decodability"] == b["decodability"]
+    assert {r["agent"] for r in of_run} == {"speaker", "listener"}
+    assert any(r["layer"].startswith("encoder") for r in of_run)
+
+
 @pytest.mark.parametrize(
     "env,success",
     [("referential_v0", True), ("speaker_listener_v0", False)],
@@ -110,6 +139,7 @@ def test_cli_two_iterations_writes_the_native_run_layout(
         assert tag in tags, tag
     if success:
         assert "train/success" in tags
+        _probe_run_and_checkpoint(tmp_path, run)
         # --resume from the last checkpoint: no more training, same totals. The
         # process "died" between the two renames of a checkpoint swap: only
         # `.latest.old<pid>` is complete, next to a half-written `.latest.tmp<pid>`.
