@@ -94,7 +94,7 @@ from agents.results import RunSummary, TrainingDiverged
 from agents.spec import PPOConfig, TrainSpec
 from analysis.language import MessageReport
 from experiments import aim
-from experiments._cli import check_fields, describe, parse_args, to_dict
+from experiments._cli import check_fields, describe, from_dict, parse_args, to_dict
 from experiments._io import atomic_write_bytes, atomic_write_json, read_json
 from experiments._progress import JobProgress
 
@@ -417,6 +417,8 @@ class Condition:
             train=train,
             seeds=grid.seeds,
             eval_episodes=grid.eval_episodes,
+            eval_batch=grid.eval_batch,
+            eval_points=grid.eval_points,
             checkpoint_every=10_000,
             views=grid.views,
             progress=False,
@@ -437,6 +439,10 @@ class Grid:
     quick: bool = False
     notes: tuple[str, ...] = ()
     """What the grid left out and why."""
+    eval_batch: int = aim.Args.eval_batch
+    """Episodes of each periodic greedy evaluation (the curves)."""
+    eval_points: int = aim.Args.eval_points
+    """Periodic greedy evaluations over training."""
 
     @property
     def env_keys(self) -> list[str]:
@@ -1208,15 +1214,19 @@ def decide_compression(row: str, aggs: Aggregates) -> Verdict:
         return short
     mi, cmi = a.metric("mi_bits"), mute.metric("mi_bits")
     ratio, eff = a.metric("compression_ratio"), a.metric("mi_efficiency")
+    carried = a.metric("attribute_mi_fraction")
     why = (
         f"MI {_mean(mi):.3f} bits (mute control {_mean(cmi):.3f}), "
         f"H(msg)/H(meaning) {_mean(ratio):.3f}, MI/H(msg) {_mean(eff):.3f}"
     )
+    if carried.mean is not None:
+        why += f", attribute information carried {carried.mean:.3f}"
     if (
         _mean(mi) <= MI_MIN_BITS
         or _mean(mi) <= _mean(cmi)
         or _mean(ratio) >= 1
         or _mean(eff) < EFFICIENCY_MIN
+        or (carried.mean is not None and carried.mean < EFFICIENCY_MIN)
     ):
         return Verdict("not supported", why)
     if _above(mi, cmi):
@@ -1444,11 +1454,15 @@ CLAIMS: tuple[Claim, ...] = (
         "meanings (bits). Supported if the MI interval lies entirely above the mute "
         "control's AND mean H(message)/H(meaning) < 1 (fewer effective messages "
         f"than meanings) AND mean MI/H(message) >= {EFFICIENCY_MIN} (most message "
-        f"entropy is about the meaning). Not supported if mean MI <= {MI_MIN_BITS} "
-        "bits OR mean MI <= the mute control's mean OR the ratio >= 1 OR the "
-        f"efficiency < {EFFICIENCY_MIN}. Otherwise inconclusive. The per-attribute "
-        "information (I(message; attribute), jackknife) is reported next to it: "
-        "which parts of the meaning survive the compression.",
+        f"entropy is about the meaning) AND mean attribute information carried >= "
+        f"{EFFICIENCY_MIN} (sum over attributes of I(message; attribute), "
+        "jackknife, over the sum of their entropies: most of the attributes' "
+        "information survives the compression; far better sampled than the "
+        "whole-meaning MI). "
+        f"Not supported if mean MI <= {MI_MIN_BITS} bits OR mean MI <= the mute "
+        f"control's mean OR the ratio >= 1 OR the efficiency < {EFFICIENCY_MIN} OR "
+        f"the attribute information carried < {EFFICIENCY_MIN}. Otherwise "
+        "inconclusive.",
         decide_compression,
         (
             SEEDS,
@@ -1605,8 +1619,8 @@ def render_report(
         f"- seeds {list(grid.seeds)}; {grid.steps:,} env steps per run; "
         f"{grid.num_envs} parallel envs; {grid.eval_episodes} greedy evaluation "
         "episodes on a fresh env seed (and as many on the held-out combinations); "
-        f"greedy evaluations of {aim.Args.eval_batch} episodes at "
-        f"{aim.Args.eval_points} points over training (the curves); MI over "
+        f"greedy evaluations of {grid.eval_batch} episodes at "
+        f"{grid.eval_points} points over training (the curves); MI over "
         f"training at {grid.views} points.",
         "- envs: "
         + "; ".join(
@@ -1796,7 +1810,7 @@ def write_figures(out: Path, grid: Grid, runs: list[RunRecord]) -> list[str]:
             ]
             ax.legend(handles=handles, fontsize=7, loc="lower right")
     fig.suptitle(
-        f"Greedy evaluation success ({aim.Args.eval_batch} episodes; mean over "
+        f"Greedy evaluation success ({grid.eval_batch} episodes; mean over "
         "seeds, band min-max) and training success (dashed, mean)",
         fontsize=10,
     )
@@ -1871,7 +1885,7 @@ def write_figures(out: Path, grid: Grid, runs: list[RunRecord]) -> list[str]:
         ax.set(
             title=f"{env_key}: MI(message; meaning), mute dashed",
             xlabel="env steps",
-            ylabel=f"MI (bits, jackknife, {aim.Args.eval_batch} episodes)",
+            ylabel=f"MI (bits, jackknife, {grid.eval_batch} episodes)",
         )
         ax.legend(fontsize=7)
     _savefig(fig, out / "mi_over_training.png")
@@ -1981,11 +1995,21 @@ def grid_to_dict(grid: Grid) -> dict[str, Any]:
         "gof_bootstrap": grid.gof_bootstrap,
         "quick": grid.quick,
         "notes": list(grid.notes),
+        "eval_batch": grid.eval_batch,
+        "eval_points": grid.eval_points,
     }
 
 
-def grid_from_dict(data: Mapping[str, Any]) -> Grid:
-    """The :class:`Grid` of :func:`grid_to_dict`."""
+def grid_from_dict(data: Mapping[str, Any], out: Path | None = None) -> Grid:
+    """The :class:`Grid` of :func:`grid_to_dict`. A study written before the grid
+    recorded ``eval_batch``/``eval_points`` takes them from a run's ``config.json``
+    in ``out`` (what the runs used), else from ``experiments.aim``'s defaults."""
+    sizes = {k: data[k] for k in ("eval_batch", "eval_points") if k in data}
+    if len(sizes) < 2 and out is not None:
+        for config in sorted((out / "runs").glob("*/config.json")):
+            stored = from_dict(aim.Args, read_json(config), where=str(config))
+            sizes = {"eval_batch": stored.eval_batch, "eval_points": stored.eval_points}
+            break
     return Grid(
         conditions=tuple(Condition.parse(k) for k in data["conditions"]),
         seeds=tuple(data["seeds"]),
@@ -1996,6 +2020,7 @@ def grid_from_dict(data: Mapping[str, Any]) -> Grid:
         gof_bootstrap=int(data["gof_bootstrap"]),
         quick=bool(data.get("quick", False)),
         notes=tuple(data.get("notes", ())),
+        **{k: int(v) for k, v in sizes.items()},
     )
 
 
@@ -2080,7 +2105,7 @@ def _report_only(args: Args) -> dict[str, Any]:
         )
     try:
         study = read_json(stored[0])
-        grid = grid_from_dict(study["grid"])
+        grid = grid_from_dict(study["grid"], out)
     except (KeyError, TypeError, ValueError) as err:
         raise _error(f"{stored[0]} is unreadable: {err}") from err
     runs = _remeasure(out, grid)

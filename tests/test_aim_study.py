@@ -470,9 +470,12 @@ def test_decide_power_law(counts, outcome):
     assert v.outcome == outcome
 
 
-def comp(mi=5.0, mute_mi=2.0, ratio=0.8, eff=0.9, mi_half=0.1):
+def comp(mi=5.0, mute_mi=2.0, ratio=0.8, eff=0.9, mi_half=0.1, carried=0.9):
+    metrics = dict(compression_ratio=ratio, mi_efficiency=eff)
+    if carried is not None:
+        metrics["attribute_mi_fraction"] = carried
     return (
-        summary(R, mi_bits=iv(mi, mi_half), compression_ratio=ratio, mi_efficiency=eff),
+        summary(R, mi_bits=iv(mi, mi_half), **metrics),
         summary(R + ":mute", mi_bits=mute_mi),
     )
 
@@ -483,6 +486,8 @@ def comp(mi=5.0, mute_mi=2.0, ratio=0.8, eff=0.9, mi_half=0.1):
         (dict(), "supported"),
         (dict(ratio=1.2), "not supported"),
         (dict(eff=0.3), "not supported"),
+        (dict(carried=0.3), "not supported"),  # most attribute information lost
+        (dict(carried=None), "supported"),  # no attribute data: not required
         (dict(mi=0.05, mute_mi=0.0, mi_half=0.01), "not supported"),
         (dict(mi=2.0, mute_mi=2.5), "not supported"),  # below the mute control
         (dict(mi=2.05, mute_mi=2.0, mi_half=0.5), "inconclusive"),  # overlap
