@@ -1849,7 +1849,7 @@ def write_figures(out: Path, grid: Grid, runs: list[RunRecord]) -> list[str]:
                 fitted += f", Zipf s={run.zipf_s:.2f}"
                 if run.powerlaw_alpha is not None:
                     fitted += (
-                        f"; PL α={run.powerlaw_alpha:.2f}, GOF p="
+                        f"\n    PL α={run.powerlaw_alpha:.2f}, GOF p="
                         f"{run.powerlaw_gof_p:.2f} → {run.powerlaw_verdict}"
                     )
                 ax.loglog(ranks, z / z.sum(), "-", color=color, lw=1, label=fitted)
