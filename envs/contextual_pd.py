@@ -500,23 +500,26 @@ class ContextualPD(MessageControlMixin, BatchedEnv):
         talking = self.phase == 0
         return {SENDER: talking, RESPONDER: ~talking}
 
-    def _infos(self):
-        joint = self.payoffs.sum(1)
+    def _success(self):
+        # The joint payoff is the best one for the context (once both acted).
         done = self.game_actions[:, 1] >= 0
-        shared = {
-            "meaning": self.label[:, None],
-            "message": self.message,
-            "heard_message": self.heard,
-            "responder_message": self.responder_message,
-            "actions": self.game_actions,
-            "payoffs": self.payoffs,
-            "joint_return": joint,
-            "success": done & (joint == self._best[self.label]),
-        }
-        return {
-            agent: {"active": active, **shared}
-            for agent, active in self._active().items()
-        }
+        return done & (self.payoffs.sum(1) == self._best[self.label])
+
+    def _meaning(self):
+        return self.label[:, None]
+
+    def _infos(self):
+        infos = super()._infos()
+        for d in infos.values():
+            d.update(
+                message=self.message,
+                heard_message=self.heard,
+                responder_message=self.responder_message,
+                actions=self.game_actions,
+                payoffs=self.payoffs,
+                joint_return=self.payoffs.sum(1),
+            )
+        return infos
 
     def probe_feature_specs(self, agent: str) -> tuple[ProbeFeature, ...]:
         """The digit label and its parity (the context of the game)."""

@@ -30,8 +30,10 @@ Subclass hooks (all operate on the whole batch, no Python loop over envs or agen
     Return the observations, agent -> float tensor [N, *obs_shape].
 
 Optional: ``_active()`` (which agents' actions count in the next step; default all),
-``_infos()`` (per-agent info tensors added after reset and every step),
-``render_text(index)`` and ``render_rgb(index)``.
+``_success()`` (bool [N]: did the episode that ended at the last step succeed) and
+``_meaning()`` ([N, k]: what the message agents talk about), both lifted by the core
+into the typed :class:`StepInfo`; ``_infos()`` (the env's own per-agent info tensors,
+added after reset and every step), ``render_text(index)`` and ``render_rgb(index)``.
 
 Faces
 -----
@@ -89,8 +91,9 @@ __all__ = [
     "to_numpy",
 ]
 
-# Reserved info keys: an env's ``_step``/``_infos`` hooks report these, and the core
-# lifts them into the typed fields of :class:`StepInfo`.
+# Reserved info keys: the core writes them into the per-agent info dicts of the
+# PettingZoo faces from the typed hooks (``_active``, ``_success``, ``_meaning``) and
+# the auto-reset; env modules never set them.
 SUCCESS, MEANING, ACTIVE, FINAL_OBS = "success", "meaning", "active", "final_obs"
 
 MAX_SEED = 2**64 - 1
@@ -361,7 +364,10 @@ class BatchedEnv:
         self.elapsed.zero_()
         self._ready = True
         never = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        return self._observe(), self._step_info(self._infos(), never, never, None)
+        info = self._step_info(
+            self._infos(), never, never, None, self._success(), self._meaning()
+        )
+        return self._observe(), info
 
     def step(
         self, actions: Mapping[str, torch.Tensor]
@@ -408,6 +414,8 @@ class BatchedEnv:
         truncated = (self.elapsed >= self.max_steps) & ~terminated
         done = terminated | truncated
         obs = self._observe()
+        # The step's outcome, read before any reset changes the state.
+        success, meaning = self._success(), self._meaning()
         infos = self._infos()
         for agent, extra in step_infos.items():
             infos[agent].update(extra)
@@ -429,11 +437,8 @@ class BatchedEnv:
             self._ready = not bool(done.all())
         terms = dict.fromkeys(self.possible_agents, terminated)
         truncs = dict.fromkeys(self.possible_agents, truncated)
-        if not typed:
-            _share_reserved(infos)
-            return obs, rewards, terms, truncs, infos
-        info = self._step_info(infos, done, truncated, final_obs)
-        return obs, rewards, terms, truncs, info
+        info = self._step_info(infos, done, truncated, final_obs, success, meaning)
+        return obs, rewards, terms, truncs, (info if typed else info.by_agent)
 
     def _step_info(
         self,
@@ -441,15 +446,28 @@ class BatchedEnv:
         done: torch.Tensor,
         truncated: torch.Tensor,
         final_obs: dict[str, torch.Tensor] | None,
+        success: torch.Tensor | None,
+        meaning: torch.Tensor | None,
     ) -> StepInfo:
-        """Lift the reserved keys of the per-agent infos into a :class:`StepInfo`.
+        """The :class:`StepInfo` of a step (or reset) from the env's typed hooks.
 
-        ``success`` and ``meaning`` come from the first agent that reports them
-        (message agents first for ``meaning``): envs report one value per env, which
-        every agent's info dict then carries, so no code depends on which agent
-        reported it.
+        ``success`` and ``meaning`` are one value per env, from :meth:`_success` and
+        :meth:`_meaning`; the core also writes them (and ``active``, from
+        :meth:`_active` unless the step set it for the next step) into every
+        agent's info dict under the reserved keys, for the PettingZoo faces. Env
+        modules never write those keys themselves.
         """
-        success, meaning = _share_reserved(infos, self.message_agents)
+        for agent, d in infos.items():
+            if SUCCESS in d or MEANING in d:
+                raise RuntimeError(
+                    f"{self.name}: _infos()/_step() set a reserved info key "
+                    f"({SUCCESS!r}/{MEANING!r}) for {agent!r}; implement "
+                    "_success() / _meaning() instead"
+                )
+            if success is not None:
+                d[SUCCESS] = success
+            if meaning is not None:
+                d[MEANING] = meaning
         return StepInfo(
             active={a: infos[a][ACTIVE] for a in self.possible_agents},
             done=done,
@@ -578,8 +596,22 @@ class BatchedEnv:
         return dict.fromkeys(self.possible_agents, on)
 
     def _infos(self) -> dict[str, dict[str, torch.Tensor]]:
-        """Per-agent infos after reset and after every step (default: ``active``)."""
-        return {a: {"active": act} for a, act in self._active().items()}
+        """Per-agent infos after reset and after every step: ``active`` (from
+        :meth:`_active`) plus the env's own entries. Subclasses extend the dicts
+        of ``super()._infos()``; the reserved ``success``/``meaning`` keys come from
+        :meth:`_success`/:meth:`_meaning`, never from here."""
+        return {a: {ACTIVE: act} for a, act in self._active().items()}
+
+    def _success(self) -> torch.Tensor | None:
+        """Bool ``[N]``: whether the episode that ended at the last step succeeded
+        (read where it ended); ``None`` (default) for envs without a notion of
+        success. Called after the step, before any reset."""
+        return None
+
+    def _meaning(self) -> torch.Tensor | None:
+        """``[N, k]``: what the message agents talk about in the current episode
+        (attribute values, a label); ``None`` (default) for envs without one."""
+        return None
 
     def obs_parts(self, agent: str) -> dict[str, tuple[int, ...]]:
         """Named parts of ``agent``'s flat observation, for networks that use them.
@@ -718,27 +750,6 @@ def _action_to_tensor(core: BatchedEnv, agent: str, action: Any) -> torch.Tensor
     if (arr < low).any() or (arr >= high).any():
         raise ValueError(f"{where} out of range: expected values in {space}, got {arr}")
     return torch.from_numpy(np.array(arr, dtype=np.int64)).unsqueeze(0)
-
-
-def _share_reserved(
-    infos: dict[str, dict[str, torch.Tensor]], first: tuple[str, ...] = ()
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Give every agent's info dict the env's ``success`` and ``meaning`` (from the
-    first agent reporting them, agents in ``first`` before the others); returns
-    them."""
-    success = meaning = None
-    for agent in (*first, *infos):
-        d = infos[agent]
-        if success is None:
-            success = d.get(SUCCESS)
-        if meaning is None:
-            meaning = d.get(MEANING)
-    for d in infos.values():
-        if success is not None:
-            d[SUCCESS] = success
-        if meaning is not None:
-            d[MEANING] = meaning
-    return success, meaning
 
 
 def _first(value: torch.Tensor, memo: dict[int, Any] | None = None) -> Any:

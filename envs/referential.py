@@ -648,8 +648,7 @@ class ReferentialGame(MessageControlMixin, BatchedEnv):
         reward = success.float()
         terminated = ~talking
         self.phase = torch.ones_like(self.phase)
-        infos = {a: {"success": success} for a in self.possible_agents}
-        return {SPEAKER: reward, LISTENER: reward}, terminated, infos
+        return {SPEAKER: reward, LISTENER: reward}, terminated, {}
 
     def _observe(self):
         c = self.config
@@ -667,19 +666,24 @@ class ReferentialGame(MessageControlMixin, BatchedEnv):
         talking = self.phase == 0
         return {SPEAKER: talking, LISTENER: ~talking}
 
+    def _success(self):
+        # ``choice`` is -1 until the listener chooses, so this is the outcome of the
+        # episode that ended at the listener's step (and False at any other step).
+        return self.choice == self.target
+
+    def _meaning(self):
+        return self.meaning()
+
     def _infos(self):
-        meaning, message = self.meaning(), self.message
-        return {
-            agent: {
-                "active": active,
-                "target": self.target,
-                "meaning": meaning,
-                "message": message,
-                "heard_message": self.heard,
-                "target_heldout": self.target_heldout,
-            }
-            for agent, active in self._active().items()
-        }
+        infos = super()._infos()
+        for d in infos.values():
+            d.update(
+                target=self.target,
+                message=self.message,
+                heard_message=self.heard,
+                target_heldout=self.target_heldout,
+            )
+        return infos
 
     def probe_feature_specs(self, agent: str) -> tuple[ProbeFeature, ...]:
         """The target's attribute values (or digit label) and its slot."""

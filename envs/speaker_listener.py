@@ -352,16 +352,13 @@ class SpeakerListener(MessageControlMixin, BatchedEnv):
         words = torch.randint(0, DIM_C, (n,), generator=g, device=self.device)
         return self._words.index_select(0, words)
 
+    def _meaning(self):
+        return self.goal[:, None]
+
     def _infos(self):
         active, goal = self._all_active, self.goal
-        meaning = goal[:, None]
         return {
-            a: {
-                "active": active,
-                "goal": goal,
-                "meaning": meaning,
-                "heard_message": self.heard,
-            }
+            a: {"active": active, "goal": goal, "heard_message": self.heard}
             for a in self.possible_agents
         }
 

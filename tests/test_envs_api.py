@@ -100,6 +100,71 @@ def test_batched_core_contract(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_step_info_fields_come_from_the_env_hooks(name):
+    """StepInfo's success/meaning are the env's _success()/_meaning() (read before
+    the auto-reset), and every agent's info dict carries the same tensors."""
+    core = envs.make_vec(name, 16, seed=3)
+    _, info = core.reset()
+    g = torch.Generator().manual_seed(1)
+    for _ in range(2 * core.max_steps):
+        hooks = None
+        original = core._reset_where
+
+        def spy(mask, original=original):  # the hooks' values just before reset
+            nonlocal hooks
+            hooks = (core._success(), core._meaning())
+            original(mask)
+
+        core._reset_where = spy
+        _, _, _, _, info = core.step(random_actions(core, g))
+        core._reset_where = original
+        success, meaning = hooks
+        for got, want in ((info.success, success), (info.meaning, meaning)):
+            assert (got is None) == (want is None)
+            if want is not None:
+                assert torch.equal(got, want)
+        for agent in core.possible_agents:
+            d = info[agent]
+            assert torch.equal(d["active"], info.active[agent])
+            if info.success is not None:
+                assert d["success"] is info.success
+            else:
+                assert "success" not in d
+            if info.meaning is not None:
+                assert d["meaning"] is info.meaning
+    expected = {
+        "referential_v0": (True, True),
+        "contextual_pd_v0": (True, True),
+        "speaker_listener_v0": (False, True),
+    }.get(name, (False, False))
+    assert (info.success is not None, info.meaning is not None) == expected
+
+
+def test_referential_success_is_the_listeners_choice_of_the_target():
+    core = envs.make_vec("referential_v0", 64, seed=0)
+    _, info = core.reset()
+    assert not bool(info.success.any())
+    speak = {"speaker": torch.zeros(64, 2, dtype=torch.int64)}
+    _, _, _, _, info = core.step(
+        {**speak, "listener": torch.zeros(64, dtype=torch.int64)}
+    )
+    assert not bool(info.success.any())  # the speaker's step ends nothing
+    target = core.target.clone()
+    choice = torch.where(torch.arange(64) % 2 == 0, target, (target + 1) % 4)
+    _, rew, _, _, info = core.step({**speak, "listener": choice})
+    assert torch.equal(info.success, torch.arange(64) % 2 == 0)
+    assert torch.equal(rew["listener"], info.success.float())
+
+
+def test_an_env_that_writes_a_reserved_info_key_is_refused():
+    core = envs.make_vec("referential_v0", 2, seed=0)
+    infos = core._infos
+    core._infos = lambda: {a: {**d, "success": d["active"]} for a, d in infos().items()}
+    with pytest.raises(RuntimeError, match=r"reserved info key.*_success\(\)"):
+        core.reset()
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_batched_core_is_seeded(name):
     def rollout(seed):
         core = envs.make_vec(name, 5, seed=seed)
