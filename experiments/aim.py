@@ -885,7 +885,9 @@ def _trained_steps(run_dir: Path, seeds: tuple[int, ...]) -> int:
 
 def _check_buildable(args: Args) -> None:
     """Build the agents once on a one-env core, so channel options with bad values
-    fail before anything is written."""
+    fail before anything is written. The networks are built on PyTorch's ``meta``
+    device (shapes, no memory): a huge ``--hidden`` is checked without allocating
+    it."""
     import torch
 
     import envs
@@ -895,9 +897,13 @@ def _check_buildable(args: Args) -> None:
     with torch.random.fork_rng(devices=[]):
         core = envs.make_vec(spec.env, 1, seed=0, **spec.env_config)
         try:
-            build_agents(core, spec)
+            with torch.device("meta"):
+                build_agents(core, spec)
         except (TypeError, ValueError) as err:
             raise _error(f"channel_options: {err}") from err
+        except RuntimeError as err:  # e.g. a size torch cannot represent
+            one_line = " ".join(str(err).split())
+            raise _error(f"the networks cannot be built: {one_line}") from err
 
 
 def main(argv: list[str] | None = None) -> dict:

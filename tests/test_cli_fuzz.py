@@ -105,3 +105,20 @@ def test_errors_name_the_flag(tmp_path, capsys):
     assert err == [
         "python -m experiments.aim: error: --num-envs must be >= 1, got 0 (see --help)"
     ]
+
+
+@pytest.mark.parametrize("hidden", [10**6, 2**60])
+def test_huge_networks_are_checked_without_allocating_them(tmp_path, capsys, hidden):
+    """The option check builds the networks on the meta device: 10**6 hidden units
+    (4 TB of weights) resolve without allocating; a size torch cannot represent
+    is one line with exit 2, not a traceback."""
+    argv = ["--hidden", str(hidden), "--logdir", str(tmp_path / "runs")]
+    if hidden == 10**6:
+        assert aim._resolve(argv).args.train.network.hidden == hidden
+    else:
+        with pytest.raises(SystemExit) as exc:
+            aim._resolve(argv)
+        assert exc.value.code == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert "the networks cannot be built" in line
+    assert not (tmp_path / "runs").exists()
