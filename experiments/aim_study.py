@@ -1978,7 +1978,8 @@ def _check_grid(grid: Grid) -> None:
             spec = cond.aim_args(grid).train
             with torch.random.fork_rng(devices=[]):
                 core = envs.make_vec(spec.env, 1, seed=0, **spec.env_config)
-                build_agents(core, spec)
+                with torch.device("meta"):  # shapes only, no memory
+                    build_agents(core, spec)
         except (TypeError, ValueError) as err:
             raise _error(f"{cond.key}: {err}") from err
 
